@@ -1,0 +1,1 @@
+"""Intrex domain: tenancy, obligations, certificates, notifications and audit, free of Telegram."""

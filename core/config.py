@@ -1,0 +1,67 @@
+"""Settings from the environment (or `.env`), named as in SPEC §2.
+
+One object, read once, so every part of a process agrees on its configuration.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every variable of SPEC §2 plus the database URLs Intrex needs to migrate safely."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    bot_mode: Literal["polling", "webhook"] = "polling"
+    webhook_base_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+
+    database_url: SecretStr | None = None
+    database_admin_url: SecretStr | None = None
+    data_dir: Path = Path(".intrex")
+    secret_keys: SecretStr | None = None
+
+    max_document_bytes: int = Field(default=20 * MIB, gt=0)
+    ssl_check_interval_minutes: int = Field(default=360, gt=0)
+    ssl_warning_days: int = Field(default=30, ge=0)
+    ssl_notify_days: Annotated[list[int], NoDecode] = Field(default=[30, 14, 7, 3, 1])
+    ssl_timeout_seconds: float = Field(default=10, gt=0)
+    ssl_concurrency: int = Field(default=200, gt=0)
+    ssl_ca_file: Path | None = None
+    allow_private_targets: bool = False
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "console"
+
+    @field_validator("ssl_notify_days", mode="before")
+    @classmethod
+    def _parse_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            days = [int(part) for part in value.split(",") if part.strip()]
+            return sorted(set(days), reverse=True)
+        return value
+
+    @field_validator("database_url", "database_admin_url", "secret_keys", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return Settings()

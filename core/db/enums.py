@@ -1,0 +1,112 @@
+"""The nine PostgreSQL enum types of the seed schema, named and valued verbatim."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import Enum as SAEnum
+
+
+class AppRole(enum.StrEnum):
+    head_office_admin = "head_office_admin"
+    branch_manager = "branch_manager"
+    operator = "operator"
+
+
+class ObligationCategory(enum.StrEnum):
+    trade_license = "trade_license"
+    fire_safety = "fire_safety"
+    tax_vat = "tax_vat"
+    environmental_permit = "environmental_permit"
+    inspection_renewal = "inspection_renewal"
+
+
+class ObligationStatus(enum.StrEnum):
+    upcoming = "upcoming"
+    due_today = "due_today"
+    overdue = "overdue"
+    completed = "completed"
+    waived = "waived"
+
+
+class Severity(enum.StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class ConnectorType(enum.StrEnum):
+    email_smtp = "email_smtp"
+    telegram_bot = "telegram_bot"
+    whatsapp_business = "whatsapp_business"
+    webhook = "webhook"
+
+
+class ConnectorStatus(enum.StrEnum):
+    active = "active"
+    disabled = "disabled"
+    error = "error"
+    pending_verification = "pending_verification"
+
+
+class SslCheckStatus(enum.StrEnum):
+    ok = "ok"
+    warning = "warning"
+    expired = "expired"
+    handshake_failed = "handshake_failed"
+    dns_failed = "dns_failed"
+    timeout = "timeout"
+    hostname_mismatch = "hostname_mismatch"
+
+
+class NotificationEventType(enum.StrEnum):
+    obligation_due = "obligation_due"
+    obligation_overdue = "obligation_overdue"
+    ssl_expiry = "ssl_expiry"
+    ssl_failure = "ssl_failure"
+    digest = "digest"
+
+
+class NotificationStatus(enum.StrEnum):
+    queued = "queued"
+    processing = "processing"
+    sent = "sent"
+    failed = "failed"
+    cancelled = "cancelled"
+    acked = "acked"
+    dead_letter = "dead_letter"
+
+
+def pg_enum(python_enum: type[enum.StrEnum], name: str) -> SAEnum:
+    """A PostgreSQL enum type whose labels are the Python values, created by migrations only."""
+    return SAEnum(
+        python_enum,
+        name=name,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+        create_type=False,
+    )
+
+
+app_role = pg_enum(AppRole, "app_role")
+obligation_category = pg_enum(ObligationCategory, "obligation_category")
+obligation_status = pg_enum(ObligationStatus, "obligation_status")
+severity = pg_enum(Severity, "severity")
+connector_type = pg_enum(ConnectorType, "connector_type")
+connector_status = pg_enum(ConnectorStatus, "connector_status")
+ssl_check_status = pg_enum(SslCheckStatus, "ssl_check_status")
+notification_event_type = pg_enum(NotificationEventType, "notification_event_type")
+notification_status = pg_enum(NotificationStatus, "notification_status")
+
+ALL_ENUM_TYPES = (
+    app_role,
+    obligation_category,
+    obligation_status,
+    severity,
+    connector_type,
+    connector_status,
+    ssl_check_status,
+    notification_event_type,
+    notification_status,
+)

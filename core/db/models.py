@@ -1,0 +1,43 @@
+"""Every model in one import, so Alembic and the RLS tests see the whole schema."""
+
+from core.audit.models import ActivityLog
+from core.db.base import Base
+from core.notify.models import (
+    Acknowledgement,
+    Connector,
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationRoute,
+)
+from core.obligations.models import (
+    Jurisdiction,
+    ObligationDocument,
+    ObligationInstance,
+    ObligationTemplate,
+)
+from core.ssl.models import Domain, SslCheckResult
+from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
+
+GLOBAL_TABLES = frozenset({"jurisdictions"})
+"""Reference tables shared by all tenants: readable by request paths, writable only by the system."""
+
+__all__ = [
+    "Acknowledgement",
+    "ActivityLog",
+    "Base",
+    "Branch",
+    "Connector",
+    "Domain",
+    "InviteCode",
+    "Jurisdiction",
+    "NotificationDelivery",
+    "NotificationEvent",
+    "NotificationRoute",
+    "ObligationDocument",
+    "ObligationInstance",
+    "ObligationTemplate",
+    "SslCheckResult",
+    "Tenant",
+    "User",
+    "UserBranch",
+]

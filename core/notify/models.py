@@ -1,0 +1,146 @@
+"""Connectors, routing rules, the event outbox, delivery attempts and acknowledgements."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, created_at, tenant_fk, uuid_pk
+from core.db.enums import (
+    ConnectorStatus,
+    ConnectorType,
+    NotificationEventType,
+    NotificationStatus,
+    Severity,
+    connector_status,
+    connector_type,
+    notification_event_type,
+    notification_status,
+    severity,
+)
+
+
+class Connector(Base):
+    """A delivery channel of a tenant; its configuration (tokens, passwords) is encrypted."""
+
+    __tablename__ = "connectors"
+    __table_args__ = (UniqueConstraint("tenant_id", "id"), UniqueConstraint("tenant_id", "name"))
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    type: Mapped[ConnectorType] = mapped_column(connector_type)
+    name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[ConnectorStatus] = mapped_column(connector_status, server_default="active")
+    config_encrypted_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()
+
+
+class NotificationRoute(Base):
+    """Which events (branch, type, minimum severity) go to which connector and recipient."""
+
+    __tablename__ = "notification_routes"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "connector_id"], ["connectors.tenant_id", "connectors.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
+        ),
+        CheckConstraint("delay_minutes >= 0", name="delay_minutes"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    connector_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    event_type: Mapped[NotificationEventType | None] = mapped_column(notification_event_type)
+    severity_min: Mapped[Severity] = mapped_column(severity, server_default="low")
+    recipient_ref: Mapped[str] = mapped_column(String(320))
+    delay_minutes: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = created_at()
+
+
+class NotificationEvent(Base):
+    """Something someone must hear about: the outbox row, written with the change that caused it."""
+
+    __tablename__ = "notification_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
+        ),
+        Index("ix_notification_events_fingerprint", "fingerprint"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    event_type: Mapped[NotificationEventType] = mapped_column(notification_event_type)
+    severity: Mapped[Severity] = mapped_column(severity, server_default="medium")
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    payload_json: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    scheduled_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[NotificationStatus] = mapped_column(notification_status, server_default="queued")
+    created_at: Mapped[datetime] = created_at()
+
+
+class NotificationDelivery(Base):
+    """One attempt to deliver one event through one connector."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "notification_event_id"],
+            ["notification_events.tenant_id", "notification_events.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "connector_id"], ["connectors.tenant_id", "connectors.id"], ondelete="CASCADE"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    notification_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    connector_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    delivery_status: Mapped[NotificationStatus] = mapped_column(notification_status)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()
+
+
+class Acknowledgement(Base):
+    """A user saying "I have this": stops the event's escalation."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (
+        UniqueConstraint("notification_event_id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "notification_event_id"],
+            ["notification_events.tenant_id", "notification_events.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(["tenant_id", "ack_by_user_id"], ["users.tenant_id", "users.id"]),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    notification_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    ack_by_user_id: Mapped[int] = mapped_column(Integer)
+    ack_note: Mapped[str | None] = mapped_column(Text)
+    ack_at: Mapped[datetime] = created_at()

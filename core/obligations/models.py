@@ -1,0 +1,125 @@
+"""Jurisdictions, obligation templates, their per-branch instances and proof documents."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, created_at, tenant_fk, uuid_pk
+from core.db.enums import (
+    ObligationCategory,
+    ObligationStatus,
+    Severity,
+    obligation_category,
+    obligation_status,
+    severity,
+)
+
+RECURRENCE_TYPES = ("none", "monthly", "quarterly", "semiannual", "annual")
+
+
+class Jurisdiction(Base):
+    """A compliance zone shared by all tenants (reference data: read-only to request paths)."""
+
+    __tablename__ = "jurisdictions"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    country_code: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(120))
+    district: Mapped[str | None] = mapped_column(String(120))
+    city_corporation: Mapped[str | None] = mapped_column(String(120))
+    label: Mapped[str] = mapped_column(String(200))
+
+
+class ObligationTemplate(Base):
+    """A reusable compliance rule; instances are generated from it per applicable branch."""
+
+    __tablename__ = "obligation_templates"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        CheckConstraint(f"recurrence_type IN {RECURRENCE_TYPES!r}", name="recurrence_type"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    jurisdiction_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("jurisdictions.id")
+    )
+    category: Mapped[ObligationCategory] = mapped_column(obligation_category)
+    title: Mapped[str] = mapped_column(String(300))
+    recurrence_type: Mapped[str] = mapped_column(String(20), server_default="none")
+    severity: Mapped[Severity] = mapped_column(severity)
+    proof_required: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = created_at()
+
+
+class ObligationInstance(Base):
+    """One dated compliance item of one branch: the thing staff complete."""
+
+    __tablename__ = "obligation_instances"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "template_id"],
+            ["obligation_templates.tenant_id", "obligation_templates.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(["tenant_id", "completed_by_user_id"], ["users.tenant_id", "users.id"]),
+        Index("ix_obligation_instances_tenant_status_due", "tenant_id", "status", "due_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    branch_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    template_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    category: Mapped[ObligationCategory] = mapped_column(obligation_category)
+    status: Mapped[ObligationStatus] = mapped_column(obligation_status, server_default="upcoming")
+    due_at: Mapped[date] = mapped_column(Date)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_at()
+
+
+class ObligationDocument(Base):
+    """A proof file attached to an instance; the bytes live in storage under `storage_key`."""
+
+    __tablename__ = "obligation_documents"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "obligation_instance_id"],
+            ["obligation_instances.tenant_id", "obligation_instances.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(["tenant_id", "uploaded_by_user_id"], ["users.tenant_id", "users.id"]),
+        CheckConstraint("size_bytes >= 0", name="size_bytes"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    obligation_instance_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    storage_key: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,126 @@
+"""Tenants, their branches and users, who may act for which branch, and one-time invites."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, created_at, tenant_fk, uuid_pk
+from core.db.enums import AppRole, app_role
+
+TENANT_STATUSES = ("active", "suspended")
+USER_STATUSES = ("active", "disabled")
+
+
+class Tenant(Base):
+    """A customer organisation; every other row belongs to exactly one."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        CheckConstraint(f"status IN {TENANT_STATUSES!r}", name="status"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(100))
+    plan_name: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    created_at: Mapped[datetime] = created_at()
+
+
+class User(Base):
+    """A person acting in one tenant, reachable on Telegram once linked through an invite."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "email"),
+        UniqueConstraint("telegram_user_id"),
+        CheckConstraint(f"status IN {USER_STATUSES!r}", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    email: Mapped[str | None] = mapped_column(String(320))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[AppRole] = mapped_column(app_role)
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    telegram_username: Mapped[str | None] = mapped_column(String(64))
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created_at()
+
+
+class Branch(Base):
+    """A business location; obligations and domains hang off it."""
+
+    __tablename__ = "branches"
+    __table_args__ = (UniqueConstraint("tenant_id", "id"), UniqueConstraint("tenant_id", "code"))
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    city_corporation: Mapped[str | None] = mapped_column(String(120))
+    district: Mapped[str | None] = mapped_column(String(120))
+    region: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = created_at()
+
+
+class UserBranch(Base):
+    """The branches a manager or operator may act for (admins act for all)."""
+
+    __tablename__ = "user_branches"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    branch_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+
+
+class InviteCode(Base):
+    """A one-time code that links a Telegram account to a new user; only its hash is kept."""
+
+    __tablename__ = "invite_codes"
+    __table_args__ = (
+        UniqueConstraint("code_hash"),
+        ForeignKeyConstraint(["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"]),
+        ForeignKeyConstraint(["tenant_id", "created_by_user_id"], ["users.tenant_id", "users.id"]),
+        ForeignKeyConstraint(["tenant_id", "used_by_user_id"], ["users.tenant_id", "users.id"]),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    code_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[AppRole] = mapped_column(app_role)
+    branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_at()
+
+
+__all__ = ["InviteCode", "Tenant", "User", "UserBranch"]
