@@ -1,0 +1,1 @@
+"""The `intrex` command line: the composition root that wires `core` (and later `bot`)."""

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     bot_token: SecretStr | None = None
+    bot_username: str | None = None
     telegram_api_url: str = "https://api.telegram.org"
     bot_mode: Literal["polling", "webhook"] = "polling"
     webhook_base_url: str | None = None

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.db.roles import SYSTEM_ROLE
@@ -29,7 +30,7 @@ async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 class Database:
     """A runtime connection pool and the two ways of opening a unit of work on it."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str | URL, *, pool_size: int = 10) -> None:
         self.engine: AsyncEngine = create_async_engine(
             url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size
         )

@@ -1,0 +1,272 @@
+"""`intrex`: administration commands (SPEC §2). Every command takes `--json`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from cli.database import open_database, open_target
+from cli.output import JSON_OPTION, emit, fail, run_async
+from core.config import get_settings
+from core.crypto import generate_key, load_secret_box
+from core.db.migrate import ensure_schema, migrate
+from core.notify.connectors import rotate_connector_secrets
+from core.tenancy import service as tenancy
+
+app = typer.Typer(
+    name="intrex",
+    help="Intrex keeps multi-branch businesses compliant.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+tenant_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
+branch_app = typer.Typer(help="Create and list a tenant's branches.", no_args_is_help=True)
+invite_app = typer.Typer(help="Issue one-time invite codes for the bot.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys for connector secrets.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(branch_app, name="branch")
+app.add_typer(invite_app, name="invite")
+app.add_typer(keys_app, name="keys")
+
+TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant id or unique name.")]
+
+
+@app.command("migrate")
+def migrate_command(as_json: bool = JSON_OPTION) -> None:
+    """Create the database roles where allowed and bring the schema to the current version."""
+
+    async def work() -> None:
+        async with open_target() as target:
+            report = await migrate(target)
+        data = {
+            "ok": not report.missing,
+            "from_revision": report.from_revision,
+            "to_revision": report.to_revision,
+            "done": report.done,
+            "missing": report.missing,
+        }
+        lines = [f"[green]✓[/] {item}" for item in report.done]
+        lines += [f"[yellow]✗[/] {item}" for item in report.missing]
+        lines.append(f"schema: {report.from_revision or 'empty'} → {report.to_revision}")
+        emit(as_json, data, "\n".join(lines))
+        if report.missing:
+            raise typer.Exit(1)
+
+    run_async(as_json, work)
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="Unique tenant name.")],
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the tenant.")] = "UTC",
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create a tenant."""
+
+    async def work() -> None:
+        async with open_database() as db:
+            tenant = await tenancy.create_tenant(db, name, timezone)
+        emit(
+            as_json,
+            {"ok": True, "id": tenant.id, "name": tenant.name, "timezone": tenant.timezone},
+            f"Created tenant [bold]{tenant.name}[/] ({tenant.timezone}) id {tenant.id}",
+        )
+
+    run_async(as_json, work)
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: bool = JSON_OPTION) -> None:
+    """List tenants."""
+
+    async def work() -> None:
+        async with open_database() as db:
+            tenants = await tenancy.list_tenants(db)
+        rows = [{"id": t.id, "name": t.name, "timezone": t.timezone} for t in tenants]
+        human = "\n".join(f"{t.name}\t{t.timezone}\t{t.id}" for t in tenants) or "No tenants."
+        emit(as_json, {"ok": True, "tenants": rows}, human)
+
+    run_async(as_json, work)
+
+
+@branch_app.command("create")
+def branch_create(
+    tenant: TenantOption,
+    code: Annotated[str, typer.Option(help="Short unique branch code, e.g. DHK-01.")],
+    name: Annotated[str, typer.Option(help="Branch name.")],
+    city_corporation: Annotated[str | None, typer.Option()] = None,
+    district: Annotated[str | None, typer.Option()] = None,
+    region: Annotated[str | None, typer.Option()] = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create a branch of a tenant."""
+
+    async def work() -> None:
+        async with open_database() as db:
+            owner = await tenancy.resolve_tenant(db, tenant)
+            branch = await tenancy.create_branch(
+                db,
+                owner,
+                code=code,
+                name=name,
+                city_corporation=city_corporation,
+                district=district,
+                region=region,
+            )
+        emit(
+            as_json,
+            {"ok": True, "id": branch.id, "code": branch.code, "name": branch.name},
+            f"Created branch [bold]{branch.code}[/] {branch.name} in {owner.name}",
+        )
+
+    run_async(as_json, work)
+
+
+@branch_app.command("list")
+def branch_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
+    """List a tenant's branches."""
+
+    async def work() -> None:
+        async with open_database() as db:
+            owner = await tenancy.resolve_tenant(db, tenant)
+            branches = await tenancy.list_branches(db, owner)
+        rows = [
+            {
+                "id": b.id,
+                "code": b.code,
+                "name": b.name,
+                "city_corporation": b.city_corporation,
+                "district": b.district,
+                "region": b.region,
+            }
+            for b in branches
+        ]
+        human = "\n".join(f"{b.code}\t{b.name}" for b in branches) or "No branches."
+        emit(as_json, {"ok": True, "branches": rows}, human)
+
+    run_async(as_json, work)
+
+
+@invite_app.command("create")
+def invite_create(
+    tenant: TenantOption,
+    role: Annotated[str, typer.Option(help="head_office_admin, branch_manager or operator.")],
+    branch: Annotated[str | None, typer.Option(help="Branch code (managers, operators).")] = None,
+    email: Annotated[str | None, typer.Option(help="The invited person's email.")] = None,
+    days: Annotated[int, typer.Option(help="Days until the code expires.", min=1)] = 7,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Issue a one-time invite code and its Telegram deep link."""
+    from datetime import timedelta
+
+    async def work() -> None:
+        parsed_role = tenancy.parse_role(role)
+        async with open_database() as db:
+            owner = await tenancy.resolve_tenant(db, tenant)
+            issued = await tenancy.create_invite(
+                db,
+                owner,
+                role=parsed_role,
+                branch_code=branch,
+                email=email,
+                ttl=timedelta(days=days),
+            )
+        link = issued.deep_link(get_settings().bot_username)
+        emit(
+            as_json,
+            {
+                "ok": True,
+                "code": issued.code,
+                "deep_link": link,
+                "role": parsed_role.value,
+                "branch": issued.branch_code,
+                "expires_at": issued.invite.expires_at.isoformat(),
+            },
+            f"Invite for {tenancy.with_article(parsed_role.value)}"
+            + (f" of {issued.branch_code}" if issued.branch_code else "")
+            + f" (single use, expires {issued.invite.expires_at:%Y-%m-%d %H:%M} UTC)\n"
+            f"code: [bold]{issued.code}[/]\nlink: {link}\n"
+            f"In the bot: /start {issued.code}",
+        )
+
+    run_async(as_json, work)
+
+
+@keys_app.command("generate")
+def keys_generate(as_json: bool = JSON_OPTION) -> None:
+    """Print a new Fernet key for SECRET_KEYS (put it first to start a rotation)."""
+    key = generate_key()
+    emit(as_json, {"ok": True, "key": key}, key)
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: bool = JSON_OPTION) -> None:
+    """Re-encrypt every connector's configuration under the first key of SECRET_KEYS."""
+
+    async def work() -> None:
+        settings = get_settings()
+        async with open_database(settings) as db:
+            box = load_secret_box(settings, embedded=settings.database_url is None)
+            count = await rotate_connector_secrets(db, box)
+        emit(
+            as_json,
+            {"ok": True, "rotated": count},
+            f"Re-encrypted {count} connector configuration(s) under the first key.",
+        )
+
+    run_async(as_json, work)
+
+
+@app.command("run")
+def run_command(
+    no_bot: Annotated[bool, typer.Option("--no-bot", help="Do not start the bot.")] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not start scheduler and dispatcher.")
+    ] = False,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Start Intrex: the database (embedded when no DATABASE_URL), then what exists so far."""
+
+    async def work() -> None:
+        async with open_target() as target:
+            await ensure_schema(target)
+            where = "embedded PostgreSQL" if target.embedded else "DATABASE_URL"
+            emit(
+                as_json,
+                {
+                    "ok": True,
+                    "database": where,
+                    "started": ["database"],
+                    "not_built_yet": ["bot", "scheduler", "dispatcher", "http"],
+                    "no_bot": no_bot,
+                    "no_worker": no_worker,
+                },
+                f"Intrex is up: {where} at the current schema.\n"
+                "Not built yet: the bot, the scheduler, the notification dispatcher and the "
+                "HTTP server; only the database runs. Press Ctrl-C to stop.",
+            )
+            await _wait_for_stop()
+
+    run_async(as_json, work)
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        fail(False, "interrupted", 130)
+
+
+__all__ = ["app", "main"]

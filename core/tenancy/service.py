@@ -1,0 +1,315 @@
+"""Tenants, branches and invites: the services the CLI and the bot share.
+
+Each function is one unit of work (it opens and commits its own transaction), validates
+its input first and answers bad input with an `IntrexError` whose message a person can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core.audit import record, snapshot
+from core.db.enums import AppRole
+from core.db.session import Database
+from core.errors import ConflictError, NotFoundError, ValidationError
+from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
+
+BRANCH_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+INVITE_CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+DEFAULT_INVITE_TTL = timedelta(days=7)
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            f"unknown time zone {name!r}: use an IANA name such as Asia/Dhaka or Europe/London"
+        ) from exc
+    return name
+
+
+def _required_text(value: str, what: str, limit: int) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise ValidationError(f"{what} must not be empty")
+    if len(cleaned) > limit:
+        raise ValidationError(f"{what} is longer than {limit} characters")
+    return cleaned
+
+
+def _optional_text(value: str | None, what: str, limit: int) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return _required_text(value, what, limit)
+
+
+async def create_tenant(db: Database, name: str, timezone: str = "UTC") -> Tenant:
+    name = _required_text(name, "tenant name", 200)
+    timezone = validate_timezone(timezone)
+    tenant = Tenant(id=uuid.uuid4(), name=name, timezone=timezone)
+    try:
+        async with db.tenant_uow(tenant.id) as session:
+            session.add(tenant)
+            await session.flush()
+            await session.refresh(tenant)
+            await record(
+                session,
+                tenant_id=tenant.id,
+                action="tenant.create",
+                entity_type="tenant",
+                entity_id=tenant.id,
+                after=snapshot(tenant),
+            )
+    except IntegrityError as exc:
+        raise ConflictError(f"a tenant named {name!r} already exists") from exc
+    return tenant
+
+
+async def resolve_tenant(db: Database, reference: str) -> Tenant:
+    """Find a tenant by id or unique name (the CLI's T); cross-tenant, so on the system path."""
+    reference = reference.strip()
+    try:
+        condition = Tenant.id == uuid.UUID(reference)
+    except ValueError:
+        condition = Tenant.name == reference
+    async with db.system_uow() as session:
+        tenant = await session.scalar(select(Tenant).where(condition))
+    if tenant is None:
+        raise NotFoundError(f"no tenant with the name or id {reference!r}")
+    return tenant
+
+
+async def list_tenants(db: Database) -> list[Tenant]:
+    async with db.system_uow() as session:
+        return list(await session.scalars(select(Tenant).order_by(Tenant.name)))
+
+
+def normalise_branch_code(code: str) -> str:
+    normalised = code.strip().upper()
+    if not BRANCH_CODE.fullmatch(normalised):
+        raise ValidationError(
+            f"branch code {code!r} is not valid: 1-32 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return normalised
+
+
+async def create_branch(
+    db: Database,
+    tenant: Tenant,
+    *,
+    code: str,
+    name: str,
+    city_corporation: str | None = None,
+    district: str | None = None,
+    region: str | None = None,
+) -> Branch:
+    branch = Branch(
+        tenant_id=tenant.id,
+        code=normalise_branch_code(code),
+        name=_required_text(name, "branch name", 200),
+        city_corporation=_optional_text(city_corporation, "city corporation", 120),
+        district=_optional_text(district, "district", 120),
+        region=_optional_text(region, "region", 120),
+    )
+    try:
+        async with db.tenant_uow(tenant.id) as session:
+            session.add(branch)
+            await session.flush()
+            await session.refresh(branch)
+            await record(
+                session,
+                tenant_id=tenant.id,
+                action="branch.create",
+                entity_type="branch",
+                entity_id=branch.id,
+                after=snapshot(branch),
+            )
+    except IntegrityError as exc:
+        raise ConflictError(
+            f"branch code {branch.code} already exists in tenant {tenant.name}"
+        ) from exc
+    return branch
+
+
+async def list_branches(db: Database, tenant: Tenant) -> list[Branch]:
+    async with db.tenant_uow(tenant.id) as session:
+        return list(await session.scalars(select(Branch).order_by(Branch.code)))
+
+
+async def find_branch(db: Database, tenant: Tenant, code: str) -> Branch:
+    normalised = normalise_branch_code(code)
+    async with db.tenant_uow(tenant.id) as session:
+        branch = await session.scalar(select(Branch).where(Branch.code == normalised))
+    if branch is None:
+        raise NotFoundError(f"tenant {tenant.name} has no branch {normalised}")
+    return branch
+
+
+def hash_invite_code(code: str) -> str:
+    """Invite codes carry 144 random bits, so a plain SHA-256 makes the stored value useless."""
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedInvite:
+    """The only moment the plain code exists: shown once to whoever issued it."""
+
+    code: str
+    invite: InviteCode
+    branch_code: str | None
+
+    def deep_link(self, bot_username: str | None) -> str:
+        return f"https://t.me/{bot_username or '<bot>'}?start={self.code}"
+
+
+def with_article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+def parse_role(value: str) -> AppRole:
+    try:
+        return AppRole(value.strip())
+    except ValueError as exc:
+        choices = ", ".join(role.value for role in AppRole)
+        raise ValidationError(f"unknown role {value!r}: choose one of {choices}") from exc
+
+
+async def create_invite(
+    db: Database,
+    tenant: Tenant,
+    *,
+    role: AppRole,
+    branch_code: str | None = None,
+    email: str | None = None,
+    created_by_user_id: int | None = None,
+    ttl: timedelta = DEFAULT_INVITE_TTL,
+    now: datetime | None = None,
+) -> IssuedInvite:
+    """Issue a single-use, expiring code; only its hash is stored."""
+    if role is AppRole.head_office_admin and branch_code:
+        raise ValidationError("a head_office_admin acts for every branch: leave out the branch")
+    if role is not AppRole.head_office_admin and not branch_code:
+        raise ValidationError(f"{with_article(role.value)} acts for a branch: name its code")
+    if ttl <= timedelta(0):
+        raise ValidationError("an invite must be valid for some time")
+    if email is not None:
+        email = email.strip().lower()
+        if not EMAIL.fullmatch(email) or len(email) > 320:
+            raise ValidationError(f"{email!r} is not an email address")
+    branch = await find_branch(db, tenant, branch_code) if branch_code else None
+    code = secrets.token_urlsafe(18)
+    issued_at = now or datetime.now(UTC)
+    invite = InviteCode(
+        tenant_id=tenant.id,
+        code_hash=hash_invite_code(code),
+        role=role,
+        branch_id=branch.id if branch else None,
+        email=email,
+        created_by_user_id=created_by_user_id,
+        expires_at=issued_at + ttl,
+    )
+    async with db.tenant_uow(tenant.id) as session:
+        session.add(invite)
+        await session.flush()
+        await record(
+            session,
+            tenant_id=tenant.id,
+            action="invite.create",
+            entity_type="invite_code",
+            entity_id=invite.id,
+            after=snapshot(invite, exclude={"code_hash"}),
+            user_id=created_by_user_id,
+        )
+    return IssuedInvite(code=code, invite=invite, branch_code=branch.code if branch else None)
+
+
+INVALID_INVITE = "This invite code is not valid. Ask your administrator for a new one."
+
+
+@dataclass(frozen=True)
+class TelegramIdentity:
+    user_id: int
+    username: str | None = None
+    full_name: str | None = None
+
+
+async def redeem_invite(
+    db: Database, code: str, identity: TelegramIdentity, *, now: datetime | None = None
+) -> User:
+    """Link a Telegram account to a new user of the inviting tenant; the code then dies."""
+    code = code.strip()
+    if not INVITE_CODE.fullmatch(code):
+        raise ValidationError(INVALID_INVITE)
+    moment = now or datetime.now(UTC)
+    async with db.system_uow() as session:
+        found = (
+            await session.execute(
+                select(InviteCode.id, InviteCode.tenant_id).where(
+                    InviteCode.code_hash == hash_invite_code(code)
+                )
+            )
+        ).first()
+        linked = await session.scalar(
+            select(User.id).where(User.telegram_user_id == identity.user_id)
+        )
+    if found is None:
+        raise NotFoundError(INVALID_INVITE)
+    if linked is not None:
+        raise ConflictError("This Telegram account is already linked to an Intrex user.")
+    invite_id, tenant_id = found
+    try:
+        async with db.tenant_uow(tenant_id) as session:
+            invite = await session.get(InviteCode, invite_id, with_for_update=True)
+            if invite is None:
+                raise NotFoundError(INVALID_INVITE)
+            if invite.used_at is not None:
+                raise ConflictError("This invite code has already been used.")
+            if invite.expires_at <= moment:
+                raise ValidationError(
+                    f"This invite code expired on {invite.expires_at:%Y-%m-%d %H:%M} UTC. "
+                    "Ask your administrator for a new one."
+                )
+            user = User(
+                tenant_id=tenant_id,
+                email=invite.email,
+                role=invite.role,
+                telegram_user_id=identity.user_id,
+                telegram_username=identity.username,
+                full_name=identity.full_name,
+            )
+            session.add(user)
+            await session.flush()
+            if invite.branch_id is not None:
+                session.add(
+                    UserBranch(tenant_id=tenant_id, user_id=user.id, branch_id=invite.branch_id)
+                )
+            invite.used_at = moment
+            invite.used_by_user_id = user.id
+            await session.flush()
+            await session.refresh(user)
+            await record(
+                session,
+                tenant_id=tenant_id,
+                action="user.link",
+                entity_type="user",
+                entity_id=user.id,
+                after=snapshot(user, exclude={"password_hash"}),
+                user_id=user.id,
+            )
+    except IntegrityError as exc:
+        raise ConflictError(
+            "This Telegram account or email is already linked to an Intrex user."
+        ) from exc
+    return user
