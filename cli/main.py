@@ -232,6 +232,7 @@ def run_command(
     """Start Intrex: the database (embedded when no DATABASE_URL), then what exists so far."""
 
     async def work() -> None:
+        stop = _stop_on_signals()
         async with open_target() as target:
             await ensure_schema(target)
             where = "embedded PostgreSQL" if target.embedded else "DATABASE_URL"
@@ -249,17 +250,18 @@ def run_command(
                 "Not built yet: the bot, the scheduler, the notification dispatcher and the "
                 "HTTP server; only the database runs. Press Ctrl-C to stop.",
             )
-            await _wait_for_stop()
+            await stop.wait()
 
     run_async(as_json, work)
 
 
-async def _wait_for_stop() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, installed before anything starts."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
 def main() -> None:

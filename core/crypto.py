@@ -30,7 +30,9 @@ class SecretBox:
 
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
-            raise ConfigurationError("SECRET_KEYS is empty: generate one with `intrex keys generate`")
+            raise ConfigurationError(
+                "SECRET_KEYS is empty: generate one with `intrex keys generate`"
+            )
         fernets = []
         for position, key in enumerate(keys, start=1):
             try:

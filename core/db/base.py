@@ -24,7 +24,9 @@ class Base(DeclarativeBase):
 
 def uuid_pk() -> Mapped[uuid.UUID]:
     """A server-generated UUID primary key (gen_random_uuid, built into PostgreSQL 13+)."""
-    return mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    return mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
 
 
 def created_at() -> Mapped[datetime]:

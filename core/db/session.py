@@ -15,7 +15,12 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from core.db.roles import SYSTEM_ROLE
 

@@ -55,7 +55,9 @@ class NotificationRoute(Base):
     __tablename__ = "notification_routes"
     __table_args__ = (
         ForeignKeyConstraint(
-            ["tenant_id", "connector_id"], ["connectors.tenant_id", "connectors.id"], ondelete="CASCADE"
+            ["tenant_id", "connector_id"],
+            ["connectors.tenant_id", "connectors.id"],
+            ondelete="CASCADE",
         ),
         ForeignKeyConstraint(
             ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
@@ -109,7 +111,9 @@ class NotificationDelivery(Base):
             ondelete="CASCADE",
         ),
         ForeignKeyConstraint(
-            ["tenant_id", "connector_id"], ["connectors.tenant_id", "connectors.id"], ondelete="CASCADE"
+            ["tenant_id", "connector_id"],
+            ["connectors.tenant_id", "connectors.id"],
+            ondelete="CASCADE",
         ),
     )
 

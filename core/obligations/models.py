@@ -83,7 +83,9 @@ class ObligationInstance(Base):
             ["obligation_templates.tenant_id", "obligation_templates.id"],
             ondelete="CASCADE",
         ),
-        ForeignKeyConstraint(["tenant_id", "completed_by_user_id"], ["users.tenant_id", "users.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "completed_by_user_id"], ["users.tenant_id", "users.id"]
+        ),
         Index("ix_obligation_instances_tenant_status_due", "tenant_id", "status", "due_at"),
     )
 

@@ -201,7 +201,7 @@ async def create_invite(
     if role is AppRole.head_office_admin and branch_code:
         raise ValidationError("a head_office_admin acts for every branch: leave out the branch")
     if role is not AppRole.head_office_admin and not branch_code:
-        raise ValidationError(f"{with_article(role.value)} acts for a branch: name its code")
+        raise ValidationError(f"{with_article(role.value)} acts for a branch: give its branch code")
     if ttl <= timedelta(0):
         raise ValidationError("an invite must be valid for some time")
     if email is not None:

@@ -1,0 +1,202 @@
+"""The `intrex` command as a user runs it: real processes, real database, exit codes, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.db.target import DatabaseTarget
+
+INTREX = [str(Path(sys.executable).with_name("intrex"))]
+if not Path(INTREX[0]).exists():
+    INTREX = [sys.executable, "-m", "cli"]
+
+
+def _base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SECRET_KEYS"))}
+    env.pop("DATA_DIR", None)
+    env["COLUMNS"] = "200"
+    return env
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*INTREX, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return document
+
+
+@pytest.fixture
+def server_env(target: DatabaseTarget) -> dict[str, str]:
+    env = _base_env()
+    env["DATABASE_URL"] = target.runtime_url.render_as_string(hide_password=False)
+    env["DATABASE_ADMIN_URL"] = target.admin_url.render_as_string(hide_password=False)
+    return env
+
+
+def test_full_admin_flow_with_json(server_env: dict[str, str], tmp_path: Path) -> None:
+    migrated = run(["migrate", "--json"], server_env, tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    assert as_json(migrated)["ok"] is True
+
+    name = f"cli-{os.getpid()}"
+    created = run(
+        ["tenant", "create", name, "--timezone", "Asia/Dhaka", "--json"], server_env, tmp_path
+    )
+    assert created.returncode == 0, created.stderr
+    tenant = as_json(created)
+    assert (tenant["name"], tenant["timezone"]) == (name, "Asia/Dhaka")
+
+    branch = run(
+        [
+            "branch",
+            "create",
+            "--tenant",
+            tenant["id"],
+            "--code",
+            "dhk-01",
+            "--name",
+            "Dhaka HQ",
+            "--district",
+            "Dhaka",
+            "--json",
+        ],
+        server_env,
+        tmp_path,
+    )
+    assert branch.returncode == 0, branch.stderr
+    assert as_json(branch)["code"] == "DHK-01"
+
+    invite = run(
+        [
+            "invite",
+            "create",
+            "--tenant",
+            name,
+            "--role",
+            "operator",
+            "--branch",
+            "DHK-01",
+            "--json",
+        ],
+        server_env | {"BOT_USERNAME": "intrex_bot"},
+        tmp_path,
+    )
+    assert invite.returncode == 0, invite.stderr
+    issued = as_json(invite)
+    assert issued["deep_link"] == f"https://t.me/intrex_bot?start={issued['code']}"
+    assert issued["branch"] == "DHK-01"
+
+    listed = run(["branch", "list", "--tenant", name, "--json"], server_env, tmp_path)
+    assert [b["code"] for b in as_json(listed)["branches"]] == ["DHK-01"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tenant", "create", "Dup"], "a tenant named 'Dup' already exists"),
+        (
+            ["tenant", "create", "Z", "--timezone", "Mars/Olympus"],
+            "unknown time zone 'Mars/Olympus'",
+        ),
+        (["branch", "create", "--tenant", "Nobody", "--code", "A1", "--name", "A"], "no tenant"),
+        (
+            ["branch", "create", "--tenant", "Dup", "--code", "HQ", "--name", "Again"],
+            "already exists",
+        ),
+        (
+            ["branch", "create", "--tenant", "Dup", "--code", "no spaces", "--name", "A"],
+            "not valid",
+        ),
+        (["invite", "create", "--tenant", "Dup", "--role", "king"], "unknown role 'king'"),
+        (["invite", "create", "--tenant", "Dup", "--role", "operator"], "acts for a branch"),
+    ],
+)
+def test_bad_input_gets_a_message_and_exit_1(
+    server_env: dict[str, str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    run(["tenant", "create", "Dup"], server_env, tmp_path)
+    run(
+        ["branch", "create", "--tenant", "Dup", "--code", "HQ", "--name", "HQ"],
+        server_env,
+        tmp_path,
+    )
+    result = run(args, server_env, tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    as_machine = run([*args, "--json"], server_env, tmp_path)
+    assert as_machine.returncode == 1
+    assert message in as_json(as_machine)["error"]
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    env = _base_env() | {"DATABASE_URL": "postgresql://intrex_app@127.0.0.1:1/none"}
+    result = run(["tenant", "list"], env, tmp_path)
+    assert result.returncode == 1
+    assert "cannot use the database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_keys_generate_prints_a_usable_key(tmp_path: Path) -> None:
+    from core.crypto import SecretBox
+
+    result = run(["keys", "generate", "--json"], _base_env(), tmp_path)
+    key = as_json(result)["key"]
+    box = SecretBox([key])
+    assert box.decrypt_json(box.encrypt_json({"a": 1})) == {"a": 1}
+
+
+def test_embedded_database_without_url(tmp_path: Path) -> None:
+    env = _base_env() | {"DATA_DIR": str(tmp_path / "data")}
+    migrated = run(["migrate", "--json"], env, tmp_path)
+    assert migrated.returncode == 0, migrated.stderr + migrated.stdout
+    report = as_json(migrated)
+    assert report["to_revision"] is not None
+    assert "created database intrex" in report["done"]
+    assert (tmp_path / "data" / "pg" / "PG_VERSION").exists()
+
+    created = run(["tenant", "create", "Embedded Co", "--json"], env, tmp_path)
+    assert created.returncode == 0, created.stderr
+    listed = run(["tenant", "list", "--json"], env, tmp_path)
+    assert [t["name"] for t in as_json(listed)["tenants"]] == ["Embedded Co"]
+
+    rotated = run(["keys", "rotate", "--json"], env, tmp_path)
+    assert rotated.returncode == 0, rotated.stderr
+    assert as_json(rotated)["rotated"] == 0
+    assert (tmp_path / "data" / "secret_keys").exists()
+
+
+def test_run_reports_what_it_started_and_stops_on_sigterm(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    import signal
+
+    process = subprocess.Popen(
+        [*INTREX, "run", "--json"],
+        env=server_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        status = json.loads(process.stdout.readline())
+        assert status["started"] == ["database"]
+        assert "bot" in status["not_built_yet"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -1,0 +1,118 @@
+"""Shared fixtures: one PostgreSQL server per run, a freshly migrated database per run.
+
+With INTREX_TEST_DATABASE_URL (an admin URL, e.g. postgresql://postgres@127.0.0.1:5432/postgres)
+the tests use that server; without it they start an embedded one in a temporary folder.
+Either way they create their own database and drop it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from core.db.embedded import EmbeddedPostgres
+from core.db.migrate import migrate
+from core.db.roles import DEFAULT_RUNTIME_ROLE
+from core.db.session import Database
+from core.db.target import DatabaseTarget, asyncpg_url
+from core.tenancy.models import Tenant
+from core.tenancy.service import create_tenant
+
+
+@pytest.fixture(scope="session")
+def server_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """A superuser URL to the maintenance database of the server the tests use."""
+    configured = os.environ.get("INTREX_TEST_DATABASE_URL")
+    if configured:
+        yield asyncpg_url(configured)
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+async def _admin_execute(server_admin_url: URL, *statements: str) -> None:
+    engine = create_async_engine(server_admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+class ScratchDatabases:
+    """Creates uniquely named databases on the test server and drops them afterwards."""
+
+    def __init__(self, server_admin_url: URL) -> None:
+        self.server_admin_url = server_admin_url
+        self.created: list[str] = []
+
+    async def new_target(self) -> DatabaseTarget:
+        name = f"intrex_test_{uuid.uuid4().hex[:12]}"
+        await _admin_execute(self.server_admin_url, f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        admin = self.server_admin_url.set(database=name)
+        runtime = admin.set(username=DEFAULT_RUNTIME_ROLE, password=None)
+        return DatabaseTarget(runtime_url=runtime, admin_url=admin)
+
+    async def drop_all(self) -> None:
+        for name in self.created:
+            await _admin_execute(
+                self.server_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            )
+
+
+@pytest.fixture(scope="session")
+async def scratch(server_admin_url: URL) -> AsyncIterator[ScratchDatabases]:
+    databases = ScratchDatabases(server_admin_url)
+    yield databases
+    await databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+async def target(scratch: ScratchDatabases) -> DatabaseTarget:
+    """A database migrated to head once for the whole run."""
+    migrated = await scratch.new_target()
+    report = await migrate(migrated)
+    assert report.missing == [], report.missing
+    return migrated
+
+
+@pytest.fixture(scope="session")
+async def db(target: DatabaseTarget) -> AsyncIterator[Database]:
+    """The runtime pool (role intrex_app), as the bot and workers use it."""
+    database = Database(target.runtime_url, pool_size=4)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def private_db(scratch: ScratchDatabases) -> AsyncIterator[Database]:
+    """A database of this test's own, for tests whose work spans every tenant."""
+    own = await scratch.new_target()
+    report = await migrate(own)
+    assert report.missing == [], report.missing
+    database = Database(own.runtime_url, pool_size=2)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def tenant(db: Database) -> Tenant:
+    return await create_tenant(db, f"tenant-{uuid.uuid4().hex[:8]}", "Asia/Dhaka")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"

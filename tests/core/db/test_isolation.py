@@ -1,0 +1,215 @@
+"""Row-level security over every table of the metadata, as the runtime role.
+
+The tables are enumerated from `Base.metadata`, so a table added without a tenant column
+and a policy fails here: it is neither isolated nor declared global.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, insert, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from core.db.models import GLOBAL_TABLES, Base
+from core.db.roles import SYSTEM_ROLE
+from core.db.session import Database
+from core.db.target import DatabaseTarget
+from tests.factories import populate_tenant
+
+TABLES = sorted(Base.metadata.tables)
+TENANT_TABLES = [name for name in TABLES if name not in GLOBAL_TABLES]
+
+
+def tenant_column(table: str) -> str:
+    return "id" if table == "tenants" else "tenant_id"
+
+
+@dataclass
+class World:
+    a: uuid.UUID
+    b: uuid.UUID
+
+
+@pytest.fixture(scope="module")
+async def world(db: Database) -> World:
+    async with db.system_uow() as session:
+        a = await populate_tenant(session, f"iso-a-{uuid.uuid4().hex[:6]}")
+        b = await populate_tenant(session, f"iso-b-{uuid.uuid4().hex[:6]}")
+        return World(a=a.id, b=b.id)
+
+
+@pytest.fixture
+async def as_runtime(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A raw connection as intrex_app, inside a transaction that is always rolled back."""
+    async with db.engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+async def _in_tenant(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
+    await conn.execute(
+        text("SELECT set_config('app.current_tenant', :t, true)"), {"t": str(tenant_id)}
+    )
+
+
+def test_every_table_is_covered() -> None:
+    for name, table in Base.metadata.tables.items():
+        assert name in GLOBAL_TABLES or tenant_column(name) in table.c, (
+            f"{name} has no tenant column and is not declared global"
+        )
+
+
+async def test_runtime_role_cannot_bypass_rls(as_runtime: AsyncConnection) -> None:
+    role = (
+        await as_runtime.execute(
+            text(
+                "SELECT rolname, rolsuper, rolbypassrls, rolinherit FROM pg_roles "
+                "WHERE rolname = current_user"
+            )
+        )
+    ).one()
+    assert (role.rolsuper, role.rolbypassrls, role.rolinherit) == (False, False, False)
+    owned = await as_runtime.scalar(
+        text("SELECT count(*) FROM pg_tables WHERE tableowner = current_user")
+    )
+    assert owned == 0
+
+
+async def test_rls_enabled_and_forced_with_policies(as_runtime: AsyncConnection) -> None:
+    rows = await as_runtime.execute(
+        text(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+            "array_agg(p.polname ORDER BY p.polname) AS policies "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_policy p ON p.polrelid = c.oid "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r' GROUP BY 1, 2, 3"
+        )
+    )
+    state = {row.relname: row for row in rows}
+    for name in TENANT_TABLES:
+        assert state[name].relrowsecurity, name
+        assert state[name].relforcerowsecurity, name
+        assert state[name].policies == ["system_path", "tenant_isolation"], name
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_other_tenant_rows_are_invisible_and_untouchable(
+    table: str, world: World, as_runtime: AsyncConnection
+) -> None:
+    column = tenant_column(table)
+    await _in_tenant(as_runtime, world.a)
+    tenants_seen = await as_runtime.execute(text(f"SELECT DISTINCT {column} FROM {table}"))
+    assert {row[0] for row in tenants_seen} == {world.a}
+    seen_b = await as_runtime.scalar(
+        text(f"SELECT count(*) FROM {table} WHERE {column} = :b"), {"b": world.b}
+    )
+    assert seen_b == 0
+    updated = await as_runtime.execute(
+        text(f"UPDATE {table} SET {column} = {column} WHERE {column} = :b"), {"b": world.b}
+    )
+    assert updated.rowcount == 0
+    deleted = await as_runtime.execute(
+        text(f"DELETE FROM {table} WHERE {column} = :b"), {"b": world.b}
+    )
+    assert deleted.rowcount == 0
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_writing_a_row_for_another_tenant_is_rejected(
+    table: str, world: World, db: Database, as_runtime: AsyncConnection
+) -> None:
+    metadata_table: Table = Base.metadata.tables[table]
+    async with db.system_uow() as session:
+        source = (
+            (
+                await session.execute(
+                    text(f"SELECT * FROM {table} WHERE {tenant_column(table)} = :b LIMIT 1"),
+                    {"b": world.b},
+                )
+            )
+            .mappings()
+            .one()
+        )
+    row: dict[str, Any] = dict(source)
+    for pk in metadata_table.primary_key.columns:
+        if pk.name in ("user_id", "branch_id"):
+            continue
+        if isinstance(row[pk.name], uuid.UUID):
+            row[pk.name] = uuid.uuid4()
+        else:
+            row.pop(pk.name)
+    await _in_tenant(as_runtime, world.a)
+    savepoint = await as_runtime.begin_nested()
+    with pytest.raises(DBAPIError, match="row-level security"):
+        await as_runtime.execute(insert(metadata_table).values(**row))
+    await savepoint.rollback()
+
+    savepoint = await as_runtime.begin_nested()
+    column = tenant_column(table)
+    with pytest.raises(DBAPIError, match="row-level security"):
+        await as_runtime.execute(
+            text(f"UPDATE {table} SET {column} = :b WHERE {column} = :a"),
+            {"a": world.a, "b": world.b},
+        )
+    await savepoint.rollback()
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_nothing_is_visible_without_a_tenant(
+    table: str, world: World, as_runtime: AsyncConnection
+) -> None:
+    assert await as_runtime.scalar(text(f"SELECT count(*) FROM {table}")) == 0
+    deleted = await as_runtime.execute(text(f"DELETE FROM {table}"))
+    assert deleted.rowcount == 0
+
+
+@pytest.mark.parametrize("table", sorted(GLOBAL_TABLES))
+async def test_global_tables_are_read_only_to_requests(
+    table: str, world: World, as_runtime: AsyncConnection
+) -> None:
+    assert await as_runtime.scalar(text(f"SELECT count(*) FROM {table}")) >= 2
+    for statement in (f"DELETE FROM {table}", f"UPDATE {table} SET id = id"):
+        savepoint = await as_runtime.begin_nested()
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await as_runtime.execute(text(statement))
+        await savepoint.rollback()
+
+
+async def test_system_path_sees_every_tenant(world: World, db: Database) -> None:
+    async with db.system_uow() as session:
+        seen = await session.execute(text("SELECT DISTINCT tenant_id FROM branches"))
+        assert {world.a, world.b} <= {row[0] for row in seen}
+        assert await session.scalar(text("SELECT current_user")) == SYSTEM_ROLE
+
+
+async def test_tenant_setting_ends_with_the_transaction(world: World, db: Database) -> None:
+    async with db.tenant_uow(world.a) as session:
+        assert await session.scalar(text("SELECT count(*) FROM tenants")) == 1
+    async with db.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM tenants")) == 0
+
+
+async def test_system_role_cannot_be_used_by_inheritance(target: DatabaseTarget) -> None:
+    engine = create_async_engine(target.runtime_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            inherited = await conn.scalar(
+                text("SELECT has_table_privilege(current_user, 'tenants', 'SELECT')")
+            )
+            assert inherited
+            via_system = await conn.scalar(
+                text("SELECT pg_has_role(current_user, :r, 'USAGE')"), {"r": SYSTEM_ROLE}
+            )
+            assert via_system is False
+    finally:
+        await engine.dispose()
