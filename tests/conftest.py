@@ -41,7 +41,7 @@ def server_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
         embedded.stop()
 
 
-async def _admin_execute(server_admin_url: URL, *statements: str) -> None:
+async def admin_execute(server_admin_url: URL, *statements: str) -> None:
     engine = create_async_engine(server_admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
@@ -60,7 +60,7 @@ class ScratchDatabases:
 
     async def new_target(self) -> DatabaseTarget:
         name = f"intrex_test_{uuid.uuid4().hex[:12]}"
-        await _admin_execute(self.server_admin_url, f'CREATE DATABASE "{name}"')
+        await admin_execute(self.server_admin_url, f'CREATE DATABASE "{name}"')
         self.created.append(name)
         admin = self.server_admin_url.set(database=name)
         runtime = admin.set(username=DEFAULT_RUNTIME_ROLE, password=None)
@@ -68,7 +68,7 @@ class ScratchDatabases:
 
     async def drop_all(self) -> None:
         for name in self.created:
-            await _admin_execute(
+            await admin_execute(
                 self.server_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
             )
 

@@ -98,17 +98,18 @@ async def provision_roles(
             if error:
                 report.missing.append(f"cannot make {runtime_role} NOINHERIT ({error})")
 
+    migrating_user = str(await conn.scalar(text("SELECT current_user")))
     grants = [
-        f"GRANT {OWNER_ROLE} TO CURRENT_USER",
+        f"GRANT {OWNER_ROLE} TO {quote_ident(migrating_user)}",
         f"GRANT {SYSTEM_ROLE} TO {quote_ident(runtime_role)}",
         f"GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE}",
         f"GRANT CONNECT ON DATABASE {quote_ident(await _current_database(conn))} "
         f"TO {quote_ident(runtime_role)}",
     ]
     is_super = await conn.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+    if is_super:
+        grants.pop(0)
     for grant in grants:
-        if grant.startswith(f"GRANT {OWNER_ROLE} TO CURRENT_USER") and is_super:
-            continue
         error = await _try(conn, grant)
         if error:
             report.missing.append(f"cannot {grant.lower()} ({error}); a DBA can run: {grant}")
