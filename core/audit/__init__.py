@@ -65,3 +65,29 @@ async def record(
     session.add(entry)
     await session.flush()
     return entry
+
+
+async def add_recorded(
+    session: AsyncSession,
+    row: Base,
+    *,
+    tenant_id: uuid.UUID,
+    action: str,
+    entity_type: str,
+    user_id: int | None = None,
+    exclude: Collection[str] = (),
+) -> None:
+    """Insert `row` and record its creation, the stored row (less `exclude`) as `after`."""
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+    identity = inspect(row).identity
+    await record(
+        session,
+        tenant_id=tenant_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=identity[0] if identity else None,
+        after=snapshot(row, exclude=exclude),
+        user_id=user_id,
+    )

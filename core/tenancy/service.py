@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.audit import record, snapshot
+from core.audit import add_recorded, record, snapshot
 from core.db.enums import AppRole
 from core.db.session import Database
 from core.errors import ConflictError, NotFoundError, ValidationError
@@ -60,16 +60,8 @@ async def create_tenant(db: Database, name: str, timezone: str = "UTC") -> Tenan
     tenant = Tenant(id=uuid.uuid4(), name=name, timezone=timezone)
     try:
         async with db.tenant_uow(tenant.id) as session:
-            session.add(tenant)
-            await session.flush()
-            await session.refresh(tenant)
-            await record(
-                session,
-                tenant_id=tenant.id,
-                action="tenant.create",
-                entity_type="tenant",
-                entity_id=tenant.id,
-                after=snapshot(tenant),
+            await add_recorded(
+                session, tenant, tenant_id=tenant.id, action="tenant.create", entity_type="tenant"
             )
     except IntegrityError as exc:
         raise ConflictError(f"a tenant named {name!r} already exists") from exc
@@ -125,16 +117,8 @@ async def create_branch(
     )
     try:
         async with db.tenant_uow(tenant.id) as session:
-            session.add(branch)
-            await session.flush()
-            await session.refresh(branch)
-            await record(
-                session,
-                tenant_id=tenant.id,
-                action="branch.create",
-                entity_type="branch",
-                entity_id=branch.id,
-                after=snapshot(branch),
+            await add_recorded(
+                session, branch, tenant_id=tenant.id, action="branch.create", entity_type="branch"
             )
     except IntegrityError as exc:
         raise ConflictError(
@@ -221,16 +205,14 @@ async def create_invite(
         expires_at=issued_at + ttl,
     )
     async with db.tenant_uow(tenant.id) as session:
-        session.add(invite)
-        await session.flush()
-        await record(
+        await add_recorded(
             session,
+            invite,
             tenant_id=tenant.id,
             action="invite.create",
             entity_type="invite_code",
-            entity_id=invite.id,
-            after=snapshot(invite, exclude={"code_hash"}),
             user_id=created_by_user_id,
+            exclude={"code_hash"},
         )
     return IssuedInvite(code=code, invite=invite, branch_code=branch.code if branch else None)
 
