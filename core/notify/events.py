@@ -1,0 +1,69 @@
+"""Emitting notification events into the outbox, deduplicated by fingerprint.
+
+Events are written in the caller's transaction (the same one as the change that causes
+them), so an event exists exactly when its cause committed. A transaction-scoped advisory
+lock on the fingerprint serialises emitters across processes, so two replicas noticing the
+same thing at the same moment still produce one event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.enums import NotificationEventType, NotificationStatus, Severity
+from core.notify.models import NotificationEvent
+
+CLOSED_STATUSES = (
+    NotificationStatus.acked,
+    NotificationStatus.cancelled,
+    NotificationStatus.dead_letter,
+)
+"""An event in one of these needs nobody's attention any more; any other status is open."""
+
+
+async def emit_event(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    event_type: NotificationEventType,
+    severity: Severity,
+    fingerprint: str,
+    payload: dict[str, Any],
+    branch_id: uuid.UUID | None = None,
+    scheduled_for: datetime | None = None,
+    once: bool = False,
+) -> NotificationEvent | None:
+    """Queue an event unless an equal one exists; returns the new event or None if deduplicated.
+
+    Equal means the same tenant and fingerprint and, by default, still open. With
+    `once=True` any earlier event with that fingerprint suppresses it, whatever its state:
+    what a reminder or a certificate threshold needs ("once per instance and lead time").
+    """
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"{tenant_id}:{fingerprint}", 0)))
+    )
+    existing = select(NotificationEvent.id).where(
+        NotificationEvent.tenant_id == tenant_id, NotificationEvent.fingerprint == fingerprint
+    )
+    if not once:
+        existing = existing.where(NotificationEvent.status.not_in(CLOSED_STATUSES))
+    if await session.scalar(existing.limit(1)) is not None:
+        return None
+    event = NotificationEvent(
+        tenant_id=tenant_id,
+        branch_id=branch_id,
+        event_type=event_type,
+        severity=severity,
+        fingerprint=fingerprint,
+        payload_json=payload,
+        scheduled_for=scheduled_for or datetime.now(UTC),
+        status=NotificationStatus.queued,
+    )
+    session.add(event)
+    await session.flush()
+    return event
