@@ -23,6 +23,7 @@ from core.notify.models import (
     NotificationDelivery,
     NotificationEvent,
     NotificationRoute,
+    NotificationStep,
 )
 from core.obligations.models import (
     Jurisdiction,
@@ -93,6 +94,13 @@ async def populate_tenant(session: AsyncSession, name: str) -> Tenant:
                 connector_id=connector.id,
                 severity_min=Severity.low,
                 recipient_ref="-",
+            ),
+            NotificationStep(
+                tenant_id=tid,
+                notification_event_id=event.id,
+                connector_id=connector.id,
+                recipient_ref="-",
+                next_attempt_at=datetime.now(UTC),
             ),
             NotificationDelivery(
                 tenant_id=tid,

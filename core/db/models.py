@@ -8,6 +8,7 @@ from core.notify.models import (
     NotificationDelivery,
     NotificationEvent,
     NotificationRoute,
+    NotificationStep,
 )
 from core.obligations.models import (
     Jurisdiction,
@@ -33,6 +34,7 @@ __all__ = [
     "NotificationDelivery",
     "NotificationEvent",
     "NotificationRoute",
+    "NotificationStep",
     "ObligationDocument",
     "ObligationInstance",
     "ObligationTemplate",

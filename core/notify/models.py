@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -46,6 +47,8 @@ class Connector(Base):
     name: Mapped[str] = mapped_column(String(100))
     status: Mapped[ConnectorStatus] = mapped_column(connector_status, server_default="active")
     config_encrypted_json: Mapped[str] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
 
 
@@ -63,6 +66,7 @@ class NotificationRoute(Base):
             ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
         ),
         CheckConstraint("delay_minutes >= 0", name="delay_minutes"),
+        CheckConstraint("level >= 1", name="level"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -72,6 +76,7 @@ class NotificationRoute(Base):
     event_type: Mapped[NotificationEventType | None] = mapped_column(notification_event_type)
     severity_min: Mapped[Severity] = mapped_column(severity, server_default="low")
     recipient_ref: Mapped[str] = mapped_column(String(320))
+    level: Mapped[int] = mapped_column(Integer, server_default="1")
     delay_minutes: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = created_at()
 
@@ -100,6 +105,52 @@ class NotificationEvent(Base):
     created_at: Mapped[datetime] = created_at()
 
 
+class NotificationStep(Base):
+    """One planned delivery of an event: a connector, a recipient, a level, a time.
+
+    The plan is fixed when the event is created (the routes then in force); the dispatcher
+    claims due steps with a lease, and each attempt at a step is a `notification_deliveries`
+    row. The step's idempotency key is sent with every attempt so a receiver can drop repeats.
+    """
+
+    __tablename__ = "notification_steps"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        UniqueConstraint("idempotency_key"),
+        ForeignKeyConstraint(
+            ["tenant_id", "notification_event_id"],
+            ["notification_events.tenant_id", "notification_events.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "connector_id"], ["connectors.tenant_id", "connectors.id"], ondelete="CASCADE"
+        ),
+        Index(
+            "ix_notification_steps_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('queued', 'failed', 'processing')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    notification_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    route_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    connector_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    recipient_ref: Mapped[str] = mapped_column(String(320))
+    level: Mapped[int] = mapped_column(Integer, server_default="1")
+    status: Mapped[NotificationStatus] = mapped_column(notification_status, server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    idempotency_key: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), server_default=text("gen_random_uuid()")
+    )
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()
+
+
 class NotificationDelivery(Base):
     """One attempt to deliver one event through one connector."""
 
@@ -115,12 +166,19 @@ class NotificationDelivery(Base):
             ["connectors.tenant_id", "connectors.id"],
             ondelete="CASCADE",
         ),
+        ForeignKeyConstraint(
+            ["tenant_id", "step_id"],
+            ["notification_steps.tenant_id", "notification_steps.id"],
+            ondelete="CASCADE",
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
     notification_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
     connector_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    step_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
+    recipient_ref: Mapped[str | None] = mapped_column(String(320))
     attempt_no: Mapped[int] = mapped_column(Integer)
     delivery_status: Mapped[NotificationStatus] = mapped_column(notification_status)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
