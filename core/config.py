@@ -5,6 +5,7 @@ One object, read once, so every part of a process agrees on its configuration.
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -42,6 +43,18 @@ class Settings(BaseSettings):
     ssl_concurrency: int = Field(default=200, gt=0)
     ssl_ca_file: Path | None = None
     allow_private_targets: bool = False
+
+    notify_max_attempts: int = Field(default=6, ge=1, le=50)
+    notify_retry_base_seconds: float = Field(default=30, gt=0)
+    notify_retry_max_seconds: float = Field(default=3600, gt=0)
+    notify_lease_seconds: float = Field(default=120, gt=0)
+    notify_batch_size: int = Field(default=200, ge=1, le=5000)
+    notify_concurrency: int = Field(default=100, ge=1)
+    notify_poll_seconds: float = Field(default=1.0, gt=0)
+    connector_error_threshold: int = Field(default=5, ge=1)
+    webhook_timeout_seconds: float = Field(default=10, gt=0)
+    smtp_timeout_seconds: float = Field(default=20, gt=0)
+    digest_local_time: time = time(8, 0)
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"

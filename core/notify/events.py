@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.enums import NotificationEventType, NotificationStatus, Severity
 from core.notify.models import NotificationEvent
+from core.notify.routing import plan_steps
 
 CLOSED_STATUSES = (
     NotificationStatus.acked,
@@ -38,7 +39,10 @@ async def emit_event(
     scheduled_for: datetime | None = None,
     once: bool = False,
 ) -> NotificationEvent | None:
-    """Queue an event unless an equal one exists; returns the new event or None if deduplicated.
+    """Queue an event and plan its deliveries; None when an equal event already exists.
+
+    With no route to anyone the event is dead-lettered at once, so it shows in
+    `intrex notify dead-letters` (where `--retry` plans it again after a route is added).
 
     Equal means the same tenant and fingerprint and, by default, still open. With
     `once=True` any earlier event with that fingerprint suppresses it, whatever its state:
@@ -66,4 +70,7 @@ async def emit_event(
     )
     session.add(event)
     await session.flush()
+    if not await plan_steps(session, event):
+        event.status = NotificationStatus.dead_letter
+        await session.flush()
     return event

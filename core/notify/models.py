@@ -123,7 +123,9 @@ class NotificationStep(Base):
             ondelete="CASCADE",
         ),
         ForeignKeyConstraint(
-            ["tenant_id", "connector_id"], ["connectors.tenant_id", "connectors.id"], ondelete="CASCADE"
+            ["tenant_id", "connector_id"],
+            ["connectors.tenant_id", "connectors.id"],
+            ondelete="CASCADE",
         ),
         Index(
             "ix_notification_steps_due",

@@ -1,0 +1,79 @@
+"""Refusing user-supplied network targets on private, loopback or link-local addresses.
+
+The check runs where the connection is made (an aiohttp resolver), so a name that resolves
+to a public address when saved and to 127.0.0.1 when used (DNS rebinding) is still refused.
+`ALLOW_PRIVATE_TARGETS=true` lifts it for intranets and tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from core.errors import ValidationError
+
+
+class PrivateAddressError(ValidationError):
+    """The target resolves to an address Intrex will not contact."""
+
+
+def is_public_address(address: str) -> bool:
+    """True for globally routable unicast addresses (IPv4-mapped IPv6 judged as IPv4)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def ip_literal(host: str) -> str | None:
+    """The address if `host` is an IP literal (brackets allowed), else None."""
+    candidate = host.strip("[]")
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
+
+
+def refuse_private_literal(host: str, *, allow_private: bool) -> None:
+    address = ip_literal(host)
+    if address is not None and not allow_private and not is_public_address(address):
+        raise PrivateAddressError(
+            f"{host} is a private, loopback or link-local address; Intrex does not send there"
+        )
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """An aiohttp resolver that drops every non-public address and refuses names with none left."""
+
+    def __init__(self, *, allow_private: bool, inner: AbstractResolver | None = None) -> None:
+        self._allow_private = allow_private
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if self._allow_private:
+            return results
+        public = [result for result in results if is_public_address(result["host"])]
+        if not public:
+            raise PrivateAddressError(
+                f"{host} resolves only to private, loopback or link-local addresses; "
+                "Intrex does not send there"
+            )
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+__all__ = [
+    "PrivateAddressError",
+    "PublicOnlyResolver",
+    "ip_literal",
+    "is_public_address",
+    "refuse_private_literal",
+]

@@ -1,0 +1,1 @@
+"""Delivery channels: one per connector type, each turning a rendered alert into a send."""

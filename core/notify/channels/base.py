@@ -1,0 +1,48 @@
+"""What every channel shares: the message it sends and how it says a send failed."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class DeliveryError(Exception):
+    """A failed send. `permanent` failures (4xx, bad address) are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """An alert in the forms channels need: a subject, plain text, HTML, and structured data."""
+
+    subject: str
+    text: str
+    html: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt handed to a channel: where to, what, and the key a receiver dedupes on."""
+
+    event_id: uuid.UUID
+    event_type: str
+    severity: str
+    idempotency_key: uuid.UUID
+    attempt_no: int
+    recipient: str
+    message: RenderedMessage
+    acknowledgeable: bool = True
+
+
+class Channel(Protocol):
+    """Sends one delivery with a connector's decrypted configuration; raises DeliveryError."""
+
+    async def send(self, config: dict[str, Any], delivery: Delivery) -> None: ...
+
+    async def close(self) -> None: ...

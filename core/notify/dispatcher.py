@@ -1,0 +1,457 @@
+"""The dispatcher: claims due delivery steps, sends them, records every attempt.
+
+Any number of dispatchers may run against one database. Claiming is one statement on the
+system path (`FOR UPDATE SKIP LOCKED`, then a lease), so two workers never hold the same
+step; a worker that dies holding steps loses them when the lease runs out and another takes
+them over. Sending happens outside any transaction; the outcome of a whole batch is then
+recorded in one transaction: an attempt row per send, the step's next state (sent, retry
+with exponential backoff and jitter, or dead letter), the event's summary status and the
+connector's health. The step's idempotency key travels with every attempt, so the only
+repeats a receiver can see are sends whose outcome a dying worker never recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import structlog
+from sqlalchemy import Table, and_, bindparam, case, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.config import Settings
+from core.crypto import SecretBox
+from core.db.enums import ConnectorStatus, ConnectorType, NotificationStatus, Severity
+from core.db.session import Database
+from core.errors import IntrexError
+from core.notify.channels.base import Channel, Delivery, DeliveryError
+from core.notify.models import Connector, NotificationDelivery, NotificationEvent, NotificationStep
+from core.notify.quiet import quiet_until
+from core.notify.render import render
+from core.notify.routing import USER_PREFIX
+from core.tenancy.models import Tenant, User
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+QUIET_SEVERITIES = frozenset({Severity.low, Severity.medium})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def backoff_seconds(attempt_no: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter: base·2^(n-1), capped, then scaled by 0.5-1.0."""
+    ceiling: float = min(cap, base * 2.0 ** max(0, attempt_no - 1))
+    return ceiling * (0.5 + rng.random() / 2)
+
+
+@dataclass
+class Claimed:
+    """A claimed step with what its send needs."""
+
+    step: NotificationStep
+    event: NotificationEvent
+    connector_type: ConnectorType
+    connector_status: ConnectorStatus
+    config_token: str
+    tenant_timezone: str
+    quiet: tuple[Any, Any]
+    telegram_chat: int | None = None
+
+
+@dataclass
+class Outcome:
+    claimed: Claimed
+    attempt_no: int
+    error: DeliveryError | None
+    finished_at: datetime
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    deferred: int = 0
+    cancelled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+CLAIM_SQL = text(
+    """
+    WITH due AS (
+        SELECT id FROM notification_steps
+        WHERE status IN ('queued', 'failed', 'processing')
+          AND next_attempt_at <= :now
+          AND (claimed_until IS NULL OR claimed_until < :now)
+        ORDER BY next_attempt_at
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE notification_steps AS s
+    SET status = 'processing', claimed_until = :lease_end, claimed_by = :worker
+    FROM due WHERE s.id = due.id
+    RETURNING s.id
+    """
+)
+
+EVENT_STATUS_SQL = text(
+    """
+    UPDATE notification_events AS e SET status = summary.status
+    FROM (
+        SELECT e2.id,
+            CASE
+                WHEN bool_or(s.status = 'dead_letter') THEN 'dead_letter'
+                WHEN bool_or(s.status = 'processing') THEN 'processing'
+                WHEN bool_or(s.status = 'failed') THEN 'failed'
+                WHEN bool_or(s.status = 'sent') THEN 'sent'
+                WHEN bool_and(s.status = 'cancelled') THEN 'cancelled'
+                ELSE 'queued'
+            END::notification_status AS status
+        FROM notification_events e2
+        JOIN notification_steps s ON s.notification_event_id = e2.id
+        WHERE e2.id = ANY(:ids)
+        GROUP BY e2.id
+    ) AS summary
+    WHERE e.id = summary.id AND e.status NOT IN ('acked', 'cancelled')
+    """
+)
+
+
+class Dispatcher:
+    """Claims and delivers due steps; `run_once` is one batch, `run` loops until stopped."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        secrets: SecretBox,
+        channels: Mapping[ConnectorType, Channel],
+        *,
+        worker_id: str | None = None,
+        clock: Clock = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.secrets = secrets
+        self.channels = channels
+        self.worker_id = worker_id or default_worker_id()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._send_slots = asyncio.Semaphore(settings.notify_concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until `stop` is set; the batch in hand is finished and recorded first."""
+        while not stop.is_set():
+            try:
+                report = await self.run_once()
+            except Exception:
+                log.exception("dispatch round failed", worker=self.worker_id)
+                report = DispatchReport()
+            if report.claimed < self.settings.notify_batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.notify_poll_seconds)
+
+    async def run_once(self) -> DispatchReport:
+        report = DispatchReport()
+        now = self.clock()
+        claimed = await self._claim(now)
+        report.claimed = len(claimed)
+        if not claimed:
+            return report
+        to_send: list[Claimed] = []
+        deferred: list[tuple[Claimed, datetime]] = []
+        cancelled: list[Claimed] = []
+        for item in claimed:
+            closed = item.event.status in (NotificationStatus.acked, NotificationStatus.cancelled)
+            if closed or item.connector_status is ConnectorStatus.disabled:
+                cancelled.append(item)
+            elif (wake := self._quiet_until(item, now)) is not None:
+                deferred.append((item, wake))
+            else:
+                to_send.append(item)
+        outcomes = await asyncio.gather(*(self._send(item) for item in to_send))
+        await self._record(outcomes, deferred, cancelled, report)
+        return report
+
+    def _quiet_until(self, item: Claimed, now: datetime) -> datetime | None:
+        if item.event.severity not in QUIET_SEVERITIES:
+            return None
+        start, end = item.quiet
+        return quiet_until(now, item.tenant_timezone, start, end)
+
+    async def _claim(self, now: datetime) -> list[Claimed]:
+        lease_end = now + timedelta(seconds=self.settings.notify_lease_seconds)
+        async with self.db.system_uow() as session:
+            ids = list(
+                await session.scalars(
+                    CLAIM_SQL,
+                    {
+                        "now": now,
+                        "lease_end": lease_end,
+                        "worker": self.worker_id,
+                        "batch": self.settings.notify_batch_size,
+                    },
+                )
+            )
+            if not ids:
+                return []
+            rows = await session.execute(
+                select(
+                    NotificationStep,
+                    NotificationEvent,
+                    Connector.type,
+                    Connector.status,
+                    Connector.config_encrypted_json,
+                    Tenant.timezone,
+                    Tenant.quiet_hours_start,
+                    Tenant.quiet_hours_end,
+                )
+                .join(
+                    NotificationEvent,
+                    NotificationEvent.id == NotificationStep.notification_event_id,
+                )
+                .join(Connector, Connector.id == NotificationStep.connector_id)
+                .join(Tenant, Tenant.id == NotificationStep.tenant_id)
+                .where(NotificationStep.id.in_(ids))
+            )
+            claimed = [
+                Claimed(
+                    step=step,
+                    event=event,
+                    connector_type=ctype,
+                    connector_status=cstatus,
+                    config_token=token,
+                    tenant_timezone=tz,
+                    quiet=(qstart, qend),
+                )
+                for step, event, ctype, cstatus, token, tz, qstart, qend in rows
+            ]
+            await self._resolve_telegram_chats(session, claimed)
+        return claimed
+
+    async def _resolve_telegram_chats(self, session: AsyncSession, claimed: list[Claimed]) -> None:
+        wanted = {
+            int(item.step.recipient_ref.removeprefix(USER_PREFIX))
+            for item in claimed
+            if item.connector_type is ConnectorType.telegram_bot
+            and item.step.recipient_ref.startswith(USER_PREFIX)
+        }
+        if not wanted:
+            return
+        chats = dict(
+            (
+                await session.execute(
+                    select(User.id, User.telegram_user_id).where(
+                        User.id.in_(wanted), User.status == "active"
+                    )
+                )
+            ).tuples()
+        )
+        for item in claimed:
+            if item.connector_type is ConnectorType.telegram_bot:
+                user_id = item.step.recipient_ref.removeprefix(USER_PREFIX)
+                item.telegram_chat = chats.get(int(user_id)) if user_id.isdigit() else None
+
+    async def _send(self, item: Claimed) -> Outcome:
+        attempt_no = item.step.attempts + 1
+        error: DeliveryError | None = None
+        async with self._send_slots:
+            try:
+                config = self.secrets.decrypt_json(item.config_token)
+                recipient = item.step.recipient_ref
+                if item.connector_type is ConnectorType.telegram_bot:
+                    if item.telegram_chat is None:
+                        raise DeliveryError(
+                            f"{recipient} has no linked Telegram account", permanent=True
+                        )
+                    recipient = str(item.telegram_chat)
+                payload = item.event.payload_json
+                delivery = Delivery(
+                    event_id=item.event.id,
+                    event_type=item.event.event_type.value,
+                    severity=item.event.severity.value,
+                    idempotency_key=item.step.idempotency_key,
+                    attempt_no=attempt_no,
+                    recipient=recipient,
+                    message=render(item.event.event_type.value, item.event.severity.value, payload),
+                    acknowledgeable=item.event.event_type.value != "digest",
+                )
+                await self.channels[item.connector_type].send(config, delivery)
+            except DeliveryError as exc:
+                error = exc
+            except IntrexError as exc:
+                error = DeliveryError(exc.message, permanent=True)
+            except KeyError:
+                error = DeliveryError(
+                    f"no {item.connector_type.value} channel in this process", permanent=True
+                )
+            except Exception as exc:
+                log.exception("unexpected delivery failure", step=str(item.step.id))
+                error = DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
+        return Outcome(claimed=item, attempt_no=attempt_no, error=error, finished_at=self.clock())
+
+    async def _record(
+        self,
+        outcomes: list[Outcome],
+        deferred: list[tuple[Claimed, datetime]],
+        cancelled: list[Claimed],
+        report: DispatchReport,
+    ) -> None:
+        max_attempts = self.settings.notify_max_attempts
+        step_updates: list[dict[str, Any]] = []
+        deliveries: list[dict[str, Any]] = []
+        connector_ok: set[uuid.UUID] = set()
+        connector_failed: dict[uuid.UUID, tuple[int, str]] = {}
+        for outcome in outcomes:
+            step = outcome.claimed.step
+            error = outcome.error
+            if error is None:
+                status, next_at = NotificationStatus.sent, outcome.finished_at
+                report.sent += 1
+            elif error.permanent or outcome.attempt_no >= max_attempts:
+                status, next_at = NotificationStatus.dead_letter, outcome.finished_at
+                report.dead += 1
+            else:
+                delay = backoff_seconds(
+                    outcome.attempt_no,
+                    base=self.settings.notify_retry_base_seconds,
+                    cap=self.settings.notify_retry_max_seconds,
+                    rng=self.rng,
+                )
+                status = NotificationStatus.failed
+                next_at = outcome.finished_at + timedelta(seconds=delay)
+                report.retried += 1
+            step_updates.append(
+                {
+                    "step_id": step.id,
+                    "new_status": status,
+                    "new_attempts": outcome.attempt_no,
+                    "next_at": next_at,
+                    "error": None if error is None else error.message[:2000],
+                }
+            )
+            deliveries.append(
+                {
+                    "tenant_id": step.tenant_id,
+                    "notification_event_id": step.notification_event_id,
+                    "connector_id": step.connector_id,
+                    "step_id": step.id,
+                    "recipient_ref": step.recipient_ref,
+                    "attempt_no": outcome.attempt_no,
+                    "delivery_status": NotificationStatus.sent if error is None else status,
+                    "sent_at": outcome.finished_at if error is None else None,
+                    "error": None if error is None else error.message[:2000],
+                }
+            )
+            if error is None:
+                connector_ok.add(step.connector_id)
+            else:
+                count, _ = connector_failed.get(step.connector_id, (0, ""))
+                connector_failed[step.connector_id] = (count + 1, error.message[:500])
+        for item, wake in deferred:
+            step_updates.append(
+                {
+                    "step_id": item.step.id,
+                    "new_status": NotificationStatus.queued,
+                    "new_attempts": item.step.attempts,
+                    "next_at": wake,
+                    "error": item.step.last_error,
+                }
+            )
+            report.deferred += 1
+        for item in cancelled:
+            step_updates.append(
+                {
+                    "step_id": item.step.id,
+                    "new_status": NotificationStatus.cancelled,
+                    "new_attempts": item.step.attempts,
+                    "next_at": item.step.next_attempt_at,
+                    "error": "connector disabled"
+                    if item.connector_status is ConnectorStatus.disabled
+                    else None,
+                }
+            )
+            report.cancelled += 1
+        touched = [o.claimed for o in outcomes] + cancelled + [item for item, _ in deferred]
+        event_ids = list({item.step.notification_event_id for item in touched})
+        async with self.db.system_uow() as session:
+            if step_updates:
+                steps = cast(Table, NotificationStep.__table__)
+                await session.execute(
+                    update(steps)
+                    .where(steps.c.id == bindparam("step_id"), steps.c.claimed_by == self.worker_id)
+                    .values(
+                        status=bindparam("new_status"),
+                        attempts=bindparam("new_attempts"),
+                        next_attempt_at=bindparam("next_at"),
+                        last_error=bindparam("error"),
+                        claimed_until=None,
+                        claimed_by=None,
+                    ),
+                    step_updates,
+                )
+            if deliveries:
+                await session.execute(insert(NotificationDelivery), deliveries)
+            if event_ids:
+                await session.execute(EVENT_STATUS_SQL, {"ids": event_ids})
+            await self._update_connectors(session, connector_ok, connector_failed)
+
+    async def _update_connectors(
+        self,
+        session: AsyncSession,
+        succeeded: set[uuid.UUID],
+        failed: dict[uuid.UUID, tuple[int, str]],
+    ) -> None:
+        """One success makes a connector healthy; repeated failures mark it `error`."""
+        if succeeded:
+            await session.execute(
+                update(Connector)
+                .where(Connector.id.in_(succeeded))
+                .values(
+                    consecutive_failures=0,
+                    last_error=None,
+                    status=case(
+                        (Connector.status == ConnectorStatus.error, ConnectorStatus.active),
+                        else_=Connector.status,
+                    ),
+                )
+            )
+        threshold = self.settings.connector_error_threshold
+        for connector_id, (count, error) in failed.items():
+            if connector_id in succeeded:
+                continue
+            await session.execute(
+                update(Connector)
+                .where(Connector.id == connector_id)
+                .values(
+                    consecutive_failures=Connector.consecutive_failures + count,
+                    last_error=error,
+                    status=case(
+                        (
+                            and_(
+                                Connector.status == ConnectorStatus.active,
+                                Connector.consecutive_failures + count >= threshold,
+                            ),
+                            ConnectorStatus.error,
+                        ),
+                        else_=Connector.status,
+                    ),
+                )
+            )

@@ -1,0 +1,123 @@
+"""Resolving routes into an event's delivery plan, fixed when the event is created.
+
+A route matches an event by branch (its own or all), event type (its own or all) and
+minimum severity. Each match becomes one step per recipient, due `delay_minutes` after the
+event: level 1 goes at once, later levels only if nobody has acknowledged by then.
+Telegram recipients name people: a user's email, or `role:<role>` for everyone with that
+role who is in scope of the event's branch; they are resolved to `user:<id>` here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.enums import AppRole, ConnectorStatus, ConnectorType, NotificationEventType
+from core.notify.models import Connector, NotificationEvent, NotificationRoute, NotificationStep
+from core.tenancy.models import User, UserBranch
+
+ROLE_PREFIX = "role:"
+USER_PREFIX = "user:"
+
+
+async def telegram_recipients(
+    session: AsyncSession, recipient_ref: str, branch_id: uuid.UUID | None
+) -> list[str]:
+    """`user:<id>` for each active user a Telegram route names, in scope of the branch."""
+    query = select(User.id).where(User.status == "active")
+    if recipient_ref.startswith(ROLE_PREFIX):
+        role = AppRole(recipient_ref.removeprefix(ROLE_PREFIX))
+        query = query.where(User.role == role)
+        if role is not AppRole.head_office_admin:
+            if branch_id is None:
+                return []
+            query = query.where(
+                User.id.in_(select(UserBranch.user_id).where(UserBranch.branch_id == branch_id))
+            )
+    else:
+        query = query.where(User.email == recipient_ref.strip().lower())
+    return [f"{USER_PREFIX}{user_id}" for user_id in await session.scalars(query.order_by(User.id))]
+
+
+async def plan_steps(session: AsyncSession, event: NotificationEvent) -> list[NotificationStep]:
+    """Create the event's steps from the routes in force (the caller's transaction)."""
+    routes = await session.execute(
+        select(NotificationRoute, Connector.type)
+        .join(
+            Connector,
+            (Connector.id == NotificationRoute.connector_id)
+            & (Connector.tenant_id == NotificationRoute.tenant_id),
+        )
+        .where(
+            NotificationRoute.tenant_id == event.tenant_id,
+            or_(
+                NotificationRoute.branch_id.is_(None),
+                NotificationRoute.branch_id == event.branch_id,
+            ),
+            or_(
+                NotificationRoute.event_type.is_(None),
+                NotificationRoute.event_type == event.event_type,
+            ),
+            NotificationRoute.severity_min <= event.severity,
+            Connector.status != ConnectorStatus.disabled,
+        )
+        .order_by(NotificationRoute.level, NotificationRoute.delay_minutes)
+    )
+    steps: list[NotificationStep] = []
+    seen: set[tuple[uuid.UUID, str]] = set()
+    for route, connector_type in routes:
+        if connector_type is ConnectorType.telegram_bot:
+            recipients = await telegram_recipients(session, route.recipient_ref, event.branch_id)
+        else:
+            recipients = [route.recipient_ref]
+        for recipient in recipients:
+            if (route.connector_id, recipient) in seen:
+                continue
+            seen.add((route.connector_id, recipient))
+            steps.append(
+                NotificationStep(
+                    tenant_id=event.tenant_id,
+                    notification_event_id=event.id,
+                    route_id=route.id,
+                    connector_id=route.connector_id,
+                    recipient_ref=recipient,
+                    level=route.level,
+                    next_attempt_at=event.scheduled_for + timedelta(minutes=route.delay_minutes),
+                )
+            )
+    steps.extend(await _personal_digest_steps(session, event, seen))
+    session.add_all(steps)
+    await session.flush()
+    return steps
+
+
+async def _personal_digest_steps(
+    session: AsyncSession, event: NotificationEvent, seen: set[tuple[uuid.UUID, str]]
+) -> list[NotificationStep]:
+    """A digest belongs to one user: it goes to them on Telegram when they are linked."""
+    user_id = event.payload_json.get("user_id")
+    if event.event_type is not NotificationEventType.digest or user_id is None:
+        return []
+    connector_id = await session.scalar(
+        select(Connector.id).where(
+            Connector.tenant_id == event.tenant_id,
+            Connector.type == ConnectorType.telegram_bot,
+            Connector.status != ConnectorStatus.disabled,
+        )
+    )
+    recipient = f"{USER_PREFIX}{int(user_id)}"
+    if connector_id is None or (connector_id, recipient) in seen:
+        return []
+    return [
+        NotificationStep(
+            tenant_id=event.tenant_id,
+            notification_event_id=event.id,
+            connector_id=connector_id,
+            recipient_ref=recipient,
+            level=1,
+            next_attempt_at=event.scheduled_for,
+        )
+    ]

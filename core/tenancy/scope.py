@@ -1,0 +1,26 @@
+"""Who may act for which branch: admins for all, everyone else for their own branches."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.enums import AppRole
+from core.tenancy.models import User, UserBranch
+
+
+async def branch_scope(session: AsyncSession, user: User) -> frozenset[uuid.UUID] | None:
+    """The branch ids `user` may act for, or None meaning every branch (head office)."""
+    if user.role is AppRole.head_office_admin:
+        return None
+    rows = await session.scalars(select(UserBranch.branch_id).where(UserBranch.user_id == user.id))
+    return frozenset(rows)
+
+
+def in_scope(scope: frozenset[uuid.UUID] | None, branch_id: uuid.UUID | None) -> bool:
+    """Whether a row of `branch_id` (None: tenant-wide) is within `scope`."""
+    if scope is None:
+        return True
+    return branch_id is not None and branch_id in scope
