@@ -16,9 +16,11 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
+    text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, created_at, tenant_fk, uuid_pk
@@ -32,6 +34,8 @@ from core.db.enums import (
 )
 
 RECURRENCE_TYPES = ("none", "monthly", "quarterly", "semiannual", "annual")
+DEFAULT_REMINDER_LEAD_DAYS = (30, 14, 7, 1, 0)
+MAX_REMINDER_LEAD_DAYS = 366
 
 
 class Jurisdiction(Base):
@@ -54,6 +58,13 @@ class ObligationTemplate(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
         CheckConstraint(f"recurrence_type IN {RECURRENCE_TYPES!r}", name="recurrence_type"),
+        CheckConstraint(
+            f"0 <= ALL(reminder_lead_days) AND {MAX_REMINDER_LEAD_DAYS} >= ALL(reminder_lead_days)",
+            name="reminder_lead_days",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -66,6 +77,14 @@ class ObligationTemplate(Base):
     recurrence_type: Mapped[str] = mapped_column(String(20), server_default="none")
     severity: Mapped[Severity] = mapped_column(severity)
     proof_required: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    description: Mapped[str | None] = mapped_column(Text)
+    anchor_date: Mapped[date | None] = mapped_column(Date)
+    """First due date of the series; every later one is computed from it (never from the last)."""
+    reminder_lead_days: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), server_default=text("'{30,14,7,1,0}'::integer[]")
+    )
+    branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    """Set for a one-branch rule (an imported row); None means jurisdiction matching decides."""
     created_at: Mapped[datetime] = created_at()
 
 
@@ -86,7 +105,15 @@ class ObligationInstance(Base):
         ForeignKeyConstraint(
             ["tenant_id", "completed_by_user_id"], ["users.tenant_id", "users.id"]
         ),
+        ForeignKeyConstraint(["tenant_id", "waived_by_user_id"], ["users.tenant_id", "users.id"]),
+        UniqueConstraint("template_id", "branch_id", "due_at"),
         Index("ix_obligation_instances_tenant_status_due", "tenant_id", "status", "due_at"),
+        Index(
+            "ix_obligation_instances_tenant_next_reminder",
+            "tenant_id",
+            "next_reminder_on",
+            postgresql_where=text("next_reminder_on IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -98,6 +125,11 @@ class ObligationInstance(Base):
     due_at: Mapped[date] = mapped_column(Date)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    waived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    waived_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    waive_reason: Mapped[str | None] = mapped_column(Text)
+    next_reminder_on: Mapped[date | None] = mapped_column(Date)
+    """Tenant-local date the clock next looks at its reminders (None: nothing more to send)."""
     created_at: Mapped[datetime] = created_at()
 
 
@@ -113,6 +145,7 @@ class ObligationDocument(Base):
         ),
         ForeignKeyConstraint(["tenant_id", "uploaded_by_user_id"], ["users.tenant_id", "users.id"]),
         CheckConstraint("size_bytes >= 0", name="size_bytes"),
+        UniqueConstraint("obligation_instance_id", "sha256"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

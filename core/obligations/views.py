@@ -1,0 +1,152 @@
+"""Read models of obligations as the bot and the CLI show them."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from core.db.enums import ObligationCategory, ObligationStatus, Severity
+from core.obligations.models import ObligationInstance, ObligationTemplate
+from core.obligations.schedule import CLOSED_STATUSES, status_for
+from core.tenancy.models import Branch
+
+
+class Window(enum.StrEnum):
+    """The `/obligations` filters."""
+
+    overdue = "overdue"
+    today = "today"
+    week = "week"
+    all = "all"
+
+
+@dataclass(frozen=True)
+class ObligationView:
+    id: uuid.UUID
+    branch_id: uuid.UUID
+    branch_code: str
+    branch_name: str
+    template_id: uuid.UUID
+    title: str
+    description: str | None
+    category: ObligationCategory
+    severity: Severity
+    recurrence: str
+    proof_required: bool
+    status: ObligationStatus
+    """As of the tenant's today (an open item past its date shows overdue even before the clock)."""
+    due_at: date
+    days_left: int
+    completed_at: datetime | None
+    completed_by_user_id: int | None
+    waived_at: datetime | None
+    waived_by_user_id: int | None
+    waive_reason: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "branch_code": self.branch_code,
+            "branch_name": self.branch_name,
+            "title": self.title,
+            "category": self.category.value,
+            "severity": self.severity.value,
+            "recurrence": self.recurrence,
+            "proof_required": self.proof_required,
+            "status": self.status.value,
+            "due_at": self.due_at.isoformat(),
+            "days_left": self.days_left,
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "completed_by_user_id": self.completed_by_user_id,
+            "waived_at": self.waived_at.isoformat() if self.waived_at else None,
+            "waived_by_user_id": self.waived_by_user_id,
+            "waive_reason": self.waive_reason,
+        }
+
+
+VIEW_COLUMNS = (
+    ObligationInstance.id,
+    ObligationInstance.branch_id,
+    Branch.code.label("branch_code"),
+    Branch.name.label("branch_name"),
+    ObligationInstance.template_id,
+    ObligationTemplate.title,
+    ObligationTemplate.description,
+    ObligationInstance.category,
+    ObligationTemplate.severity,
+    ObligationTemplate.recurrence_type,
+    ObligationTemplate.proof_required,
+    ObligationInstance.status,
+    ObligationInstance.due_at,
+    ObligationInstance.completed_at,
+    ObligationInstance.completed_by_user_id,
+    ObligationInstance.waived_at,
+    ObligationInstance.waived_by_user_id,
+    ObligationInstance.waive_reason,
+)
+
+
+def view_select() -> Any:
+    return (
+        select(*VIEW_COLUMNS)
+        .join(ObligationTemplate, ObligationTemplate.id == ObligationInstance.template_id)
+        .join(Branch, Branch.id == ObligationInstance.branch_id)
+    )
+
+
+def to_view(row: Any, today: date) -> ObligationView:
+    stored = ObligationStatus(row.status)
+    return ObligationView(
+        id=row.id,
+        branch_id=row.branch_id,
+        branch_code=row.branch_code,
+        branch_name=row.branch_name,
+        template_id=row.template_id,
+        title=row.title,
+        description=row.description,
+        category=ObligationCategory(row.category),
+        severity=Severity(row.severity),
+        recurrence=row.recurrence_type,
+        proof_required=bool(row.proof_required),
+        status=stored if stored in CLOSED_STATUSES else status_for(row.due_at, today),
+        due_at=row.due_at,
+        days_left=(row.due_at - today).days,
+        completed_at=row.completed_at,
+        completed_by_user_id=row.completed_by_user_id,
+        waived_at=row.waived_at,
+        waived_by_user_id=row.waived_by_user_id,
+        waive_reason=row.waive_reason,
+    )
+
+
+@dataclass(frozen=True)
+class ObligationPage:
+    items: list[ObligationView]
+    page: int
+    page_size: int
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    id: uuid.UUID
+    filename: str
+    mime_type: str
+    size_bytes: int
+    sha256: str
+    uploaded_by_user_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ObligationDetails:
+    obligation: ObligationView
+    documents: list[DocumentView]
+    can_complete: bool
+    can_waive: bool
+    can_reopen: bool
