@@ -18,7 +18,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -99,6 +99,9 @@ CLAIM_SQL = text(
         WHERE status IN ('queued', 'failed', 'processing')
           AND next_attempt_at <= :now
           AND (claimed_until IS NULL OR claimed_until < :now)
+          AND (CAST(:only_event AS uuid) IS NULL OR notification_event_id = :only_event)
+          AND connector_id IN (
+              SELECT id FROM connectors WHERE type::text = ANY(CAST(:types AS text[])))
         ORDER BY next_attempt_at
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
@@ -168,10 +171,16 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.notify_poll_seconds)
 
-    async def run_once(self) -> DispatchReport:
+    async def run_once(
+        self,
+        *,
+        only_event: uuid.UUID | None = None,
+        types: Collection[ConnectorType] | None = None,
+    ) -> DispatchReport:
+        """Claim, send and record one batch (optionally of one event, or some connector types)."""
         report = DispatchReport()
         now = self.clock()
-        claimed = await self._claim(now)
+        claimed = await self._claim(now, only_event, types or list(self.channels))
         report.claimed = len(claimed)
         if not claimed:
             return report
@@ -196,7 +205,9 @@ class Dispatcher:
         start, end = item.quiet
         return quiet_until(now, item.tenant_timezone, start, end)
 
-    async def _claim(self, now: datetime) -> list[Claimed]:
+    async def _claim(
+        self, now: datetime, only_event: uuid.UUID | None, types: Collection[ConnectorType]
+    ) -> list[Claimed]:
         lease_end = now + timedelta(seconds=self.settings.notify_lease_seconds)
         async with self.db.system_uow() as session:
             ids = list(
@@ -207,6 +218,8 @@ class Dispatcher:
                         "lease_end": lease_end,
                         "worker": self.worker_id,
                         "batch": self.settings.notify_batch_size,
+                        "only_event": only_event,
+                        "types": [connector_type.value for connector_type in types],
                     },
                 )
             )
@@ -255,15 +268,12 @@ class Dispatcher:
         }
         if not wanted:
             return
-        chats = dict(
-            (
-                await session.execute(
-                    select(User.id, User.telegram_user_id).where(
-                        User.id.in_(wanted), User.status == "active"
-                    )
-                )
-            ).tuples()
+        linked = await session.execute(
+            select(User.id, User.telegram_user_id).where(
+                User.id.in_(wanted), User.status == "active"
+            )
         )
+        chats = {user_id: chat for user_id, chat in linked}
         for item in claimed:
             if item.connector_type is ConnectorType.telegram_bot:
                 user_id = item.step.recipient_ref.removeprefix(USER_PREFIX)

@@ -19,12 +19,9 @@ from core.db.enums import NotificationEventType, NotificationStatus, Severity
 from core.notify.models import NotificationEvent
 from core.notify.routing import plan_steps
 
-CLOSED_STATUSES = (
-    NotificationStatus.acked,
-    NotificationStatus.cancelled,
-    NotificationStatus.dead_letter,
-)
-"""An event in one of these needs nobody's attention any more; any other status is open."""
+CLOSED_STATUSES = (NotificationStatus.acked, NotificationStatus.cancelled)
+"""An event in one of these needs nobody's attention any more; any other status is open
+(a dead letter too: it still waits for someone to act on it)."""
 
 
 async def emit_event(

@@ -1,0 +1,171 @@
+"""Routes: which events go to which connector and recipient, at which escalation level."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.audit import add_recorded, record, snapshot
+from core.db.enums import AppRole, ConnectorType, NotificationEventType, Severity
+from core.db.session import Database
+from core.errors import NotFoundError, ValidationError
+from core.notify.channels.email import ADDRESS
+from core.notify.channels.whatsapp import E164
+from core.notify.models import Connector, NotificationRoute
+from core.notify.routing import ROLE_PREFIX
+from core.tenancy.models import Branch, Tenant, User
+from core.tenancy.service import normalise_branch_code
+
+MAX_DELAY_MINUTES = 7 * 24 * 60
+ROLE_RECIPIENT = re.compile(rf"^{ROLE_PREFIX}([a-z_]+)$")
+
+
+@dataclass(frozen=True)
+class RouteView:
+    route: NotificationRoute
+    connector_name: str
+    connector_type: ConnectorType
+    branch_code: str | None
+
+
+def parse_event_type(value: str) -> NotificationEventType | None:
+    if value.strip() == "all":
+        return None
+    try:
+        return NotificationEventType(value.strip())
+    except ValueError as exc:
+        choices = ", ".join(t.value for t in NotificationEventType)
+        raise ValidationError(f"unknown event type {value!r}: use all or one of {choices}") from exc
+
+
+def parse_severity(value: str) -> Severity:
+    try:
+        return Severity(value.strip())
+    except ValueError as exc:
+        choices = ", ".join(s.value for s in Severity)
+        raise ValidationError(f"unknown severity {value!r}: use one of {choices}") from exc
+
+
+async def _check_recipient(
+    session: AsyncSession, connector_type: ConnectorType, recipient: str
+) -> str:
+    """The recipient in stored form, refused with a reason when the channel cannot use it."""
+    recipient = recipient.strip()
+    if connector_type is ConnectorType.webhook:
+        if recipient not in ("", "-"):
+            raise ValidationError("a webhook route's recipient is '-' (the URL is the connector's)")
+        return "-"
+    if connector_type is ConnectorType.email_smtp:
+        if not ADDRESS.fullmatch(recipient):
+            raise ValidationError(f"{recipient!r} is not an email address")
+        return recipient.lower()
+    if connector_type is ConnectorType.whatsapp_business:
+        phone = recipient.replace(" ", "")
+        if not E164.fullmatch(phone):
+            raise ValidationError(f"{recipient!r} is not a phone number (use +8801712345678)")
+        return phone
+    role = ROLE_RECIPIENT.fullmatch(recipient)
+    if role:
+        try:
+            return f"{ROLE_PREFIX}{AppRole(role.group(1)).value}"
+        except ValueError as exc:
+            raise ValidationError(f"unknown role in {recipient!r}") from exc
+    user = await session.scalar(select(User.id).where(User.email == recipient.lower()))
+    if user is None:
+        raise ValidationError(
+            f"no user with email {recipient!r} in this tenant: name a user or role:<role>"
+        )
+    return recipient.lower()
+
+
+async def add_route(
+    db: Database,
+    tenant: Tenant,
+    *,
+    connector_name: str,
+    event_type: str,
+    severity_min: str,
+    recipient: str,
+    branch_code: str | None = None,
+    delay_minutes: int = 0,
+    level: int | None = None,
+    user_id: int | None = None,
+) -> RouteView:
+    """Add a route; level defaults to 1 without a delay and 2 with one (an escalation)."""
+    parsed_type = parse_event_type(event_type)
+    parsed_severity = parse_severity(severity_min)
+    if not 0 <= delay_minutes <= MAX_DELAY_MINUTES:
+        raise ValidationError(f"the delay must be between 0 and {MAX_DELAY_MINUTES} minutes")
+    chosen_level = level if level is not None else (1 if delay_minutes == 0 else 2)
+    if chosen_level < 1:
+        raise ValidationError("the level must be 1 or more")
+    async with db.tenant_uow(tenant.id) as session:
+        connector = await session.scalar(
+            select(Connector).where(Connector.name == connector_name.strip())
+        )
+        if connector is None:
+            raise NotFoundError(f"tenant {tenant.name} has no connector named {connector_name!r}")
+        branch = None
+        if branch_code:
+            code = normalise_branch_code(branch_code)
+            branch = await session.scalar(select(Branch).where(Branch.code == code))
+            if branch is None:
+                raise NotFoundError(f"tenant {tenant.name} has no branch {code}")
+        route = NotificationRoute(
+            tenant_id=tenant.id,
+            branch_id=branch.id if branch else None,
+            connector_id=connector.id,
+            event_type=parsed_type,
+            severity_min=parsed_severity,
+            recipient_ref=await _check_recipient(session, connector.type, recipient),
+            delay_minutes=delay_minutes,
+            level=chosen_level,
+        )
+        await add_recorded(
+            session,
+            route,
+            tenant_id=tenant.id,
+            action="route.add",
+            entity_type="notification_route",
+            user_id=user_id,
+        )
+    return RouteView(route, connector.name, connector.type, branch.code if branch else None)
+
+
+async def list_routes(db: Database, tenant: Tenant) -> list[RouteView]:
+    async with db.tenant_uow(tenant.id) as session:
+        rows = await session.execute(
+            select(NotificationRoute, Connector.name, Connector.type, Branch.code)
+            .join(Connector, Connector.id == NotificationRoute.connector_id)
+            .outerjoin(Branch, Branch.id == NotificationRoute.branch_id)
+            .order_by(NotificationRoute.level, NotificationRoute.delay_minutes, Connector.name)
+        )
+        return [RouteView(route, name, ctype, code) for route, name, ctype, code in rows]
+
+
+async def remove_route(
+    db: Database, tenant: Tenant, route_id: str, *, user_id: int | None = None
+) -> None:
+    try:
+        parsed = uuid.UUID(route_id.strip())
+    except ValueError as exc:
+        raise ValidationError(f"{route_id!r} is not a route id (see `intrex route list`)") from exc
+    async with db.tenant_uow(tenant.id) as session:
+        route = await session.get(NotificationRoute, parsed)
+        if route is None:
+            raise NotFoundError(f"tenant {tenant.name} has no route {parsed}")
+        before = snapshot(route)
+        await session.delete(route)
+        await record(
+            session,
+            tenant_id=tenant.id,
+            action="route.remove",
+            entity_type="notification_route",
+            entity_id=parsed,
+            before=before,
+            user_id=user_id,
+        )

@@ -1,0 +1,201 @@
+"""Real local peers for notification tests: an aiohttp webhook receiver and an aiosmtpd server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from core.config import Settings
+from core.crypto import SecretBox, generate_key
+from core.db.session import Database
+from core.notify.channels.base import Channel
+from core.notify.dispatcher import Dispatcher
+from core.notify.wiring import build_channels, close_channels
+from core.tenancy.models import Branch, Tenant
+from core.tenancy.service import create_branch, create_tenant
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    path: str
+
+
+@dataclass
+class WebhookReceiver:
+    """Answers each POST with the next planned status (then 200), recording what it got."""
+
+    port: int = 0
+    planned: list[int] = field(default_factory=list)
+    delay_seconds: float = 0.0
+    requests: list[Received] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def by_key(self) -> Counter[str]:
+        return Counter(r.headers.get("Idempotency-Key", "") for r in self.requests)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(Received(dict(request.headers), body, request.path))
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        status = self.planned.pop(0) if self.planned else 200
+        return web.Response(status=status, text="ok" if status < 400 else "nope")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        self.port = self.port or free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    peer = WebhookReceiver()
+    await peer.start()
+    yield peer
+    await peer.stop()
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping every accepted message; can refuse a recipient."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        content = envelope.original_content or b""
+        self.messages.append(message_from_bytes(content))
+        return "250 Message accepted"
+
+
+@dataclass
+class SmtpServer:
+    mailbox: Mailbox
+    port: int
+    controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer(Mailbox(), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+class Clock:
+    """A controllable clock for the dispatcher: time moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: Any) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def box() -> SecretBox:
+    return SecretBox([generate_key()])
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        _env_file=None,
+        allow_private_targets=True,
+        notify_max_attempts=4,
+        notify_retry_base_seconds=10,
+        notify_retry_max_seconds=600,
+        notify_lease_seconds=60,
+        connector_error_threshold=3,
+        webhook_timeout_seconds=1.0,
+        smtp_timeout_seconds=2.0,
+    )
+
+
+@dataclass
+class World:
+    db: Database
+    tenant: Tenant
+    branch: Branch
+
+
+@pytest.fixture
+async def world(private_db: Database) -> World:
+    tenant = await create_tenant(private_db, "Notify Co", "Asia/Dhaka")
+    branch = await create_branch(private_db, tenant, code="DHK-01", name="Dhaka")
+    return World(private_db, tenant, branch)
+
+
+@pytest.fixture
+async def channels(settings: Settings) -> AsyncIterator[dict[Any, Channel]]:
+    built = build_channels(settings)
+    yield built
+    await close_channels(built)
+
+
+@pytest.fixture
+def dispatcher(
+    world: World, settings: Settings, box: SecretBox, channels: dict[Any, Channel], clock: Clock
+) -> Dispatcher:
+    return Dispatcher(world.db, settings, box, channels, worker_id="test-worker", clock=clock)
