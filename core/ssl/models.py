@@ -1,4 +1,10 @@
-"""Monitored domains and the history of their certificate checks."""
+"""Monitored domains and the history of their certificate checks.
+
+Besides the seed's columns a domain carries its scheduling state (`next_check_at`, and the
+lease `claimed_until` / `claim_token` a scheduler replica holds while checking it) and its
+failure episode (`failure_episode_id`, `failure_since`), so "one alert per episode" is a
+fact in the row rather than a guess from the history.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,6 +38,7 @@ class Domain(Base):
         UniqueConstraint("tenant_id", "hostname", "port"),
         ForeignKeyConstraint(["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"]),
         CheckConstraint("port BETWEEN 1 AND 65535", name="port"),
+        Index("ix_domains_next_check_at", "next_check_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -41,6 +49,13 @@ class Domain(Base):
     status: Mapped[SslCheckStatus | None] = mapped_column(ssl_check_status)
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
+    next_check_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    failure_episode_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    failure_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class SslCheckResult(Base):
