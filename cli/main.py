@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.database import open_database, open_target
+from cli.obligations import import_app, obligations_app
 from cli.output import JSON_OPTION, emit, fail, run_async
 from core.config import get_settings
 from core.crypto import generate_key, load_secret_box
@@ -31,6 +32,8 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(branch_app, name="branch")
 app.add_typer(invite_app, name="invite")
 app.add_typer(keys_app, name="keys")
+app.add_typer(import_app, name="import")
+app.add_typer(obligations_app, name="obligations")
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant id or unique name.")]
 
