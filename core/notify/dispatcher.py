@@ -273,7 +273,7 @@ class Dispatcher:
                 User.id.in_(wanted), User.status == "active"
             )
         )
-        chats = {user_id: chat for user_id, chat in linked}
+        chats: dict[int, int | None] = dict(linked.all())
         for item in claimed:
             if item.connector_type is ConnectorType.telegram_bot:
                 user_id = item.step.recipient_ref.removeprefix(USER_PREFIX)

@@ -1,0 +1,222 @@
+"""Escalation through levels on a controllable clock, acknowledgement, quiet hours, Telegram."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from core.audit.models import ActivityLog
+from core.config import Settings
+from core.crypto import SecretBox
+from core.db.enums import AppRole, ConnectorType, NotificationStatus, Severity
+from core.errors import NotFoundError
+from core.notify.ack import acknowledge
+from core.notify.channels.base import RenderedMessage
+from core.notify.connectors import ConnectorSpec, add_connector
+from core.notify.dispatcher import Dispatcher
+from core.notify.models import Acknowledgement
+from core.notify.wiring import build_channels, close_channels
+from core.tenancy.models import Tenant, User, UserBranch
+from core.tenancy.service import create_branch
+from tests.core.notify.conftest import Clock, SmtpServer, WebhookReceiver, World
+from tests.core.notify.helpers import emit, event_of, route, steps_of, webhook
+from tests.core.notify.test_channels import email_connector
+
+
+async def add_user(world: World, role: AppRole, *, branch: bool, chat: int | None = None) -> User:
+    async with world.db.tenant_uow(world.tenant.id) as session:
+        user = User(
+            tenant_id=world.tenant.id,
+            role=role,
+            email=f"{uuid.uuid4().hex[:8]}@acme.example",
+            telegram_user_id=chat,
+        )
+        session.add(user)
+        await session.flush()
+        if branch:
+            session.add(
+                UserBranch(tenant_id=world.tenant.id, user_id=user.id, branch_id=world.branch.id)
+            )
+        return user
+
+
+async def test_unacknowledged_alert_climbs_every_level(
+    world: World,
+    box: SecretBox,
+    receiver: WebhookReceiver,
+    smtp: SmtpServer,
+    dispatcher: Dispatcher,
+    clock: Clock,
+) -> None:
+    await webhook(world, box, receiver.url)
+    await email_connector(world, box, smtp)
+    await route(world, "hook")
+    await route(world, "mail", "head.office@acme.example", delay_minutes=30)
+    event = await emit(world, clock.now)
+    assert event is not None
+    assert [(s.level, s.recipient_ref) for s in await steps_of(world, event.id)] == [
+        (1, "-"),
+        (2, "head.office@acme.example"),
+    ]
+
+    await dispatcher.run_once()
+    assert (len(receiver.requests), len(smtp.mailbox.messages)) == (1, 0)
+    clock.advance(minutes=29)
+    assert (await dispatcher.run_once()).claimed == 0
+    clock.advance(minutes=2)
+    assert (await dispatcher.run_once()).sent == 1
+    assert len(smtp.mailbox.messages) == 1
+
+
+async def test_acknowledging_stops_the_escalation(
+    world: World,
+    box: SecretBox,
+    receiver: WebhookReceiver,
+    smtp: SmtpServer,
+    dispatcher: Dispatcher,
+    clock: Clock,
+) -> None:
+    manager = await add_user(world, AppRole.branch_manager, branch=True)
+    await webhook(world, box, receiver.url)
+    await email_connector(world, box, smtp)
+    await route(world, "hook")
+    await route(world, "mail", "head.office@acme.example", delay_minutes=30)
+    await route(world, "hook", level=3, delay_minutes=60, severity_min="critical")
+    event = await emit(world, clock.now, severity=Severity.critical)
+    assert event is not None
+    await dispatcher.run_once()
+    clock.advance(minutes=31)
+    await dispatcher.run_once()
+    assert (len(receiver.requests), len(smtp.mailbox.messages)) == (1, 1)
+
+    result = await acknowledge(
+        world.db, tenant_id=world.tenant.id, user_id=manager.id, event_id=event.id, note="on it"
+    )
+    assert not result.already
+    clock.advance(minutes=60)
+    assert (await dispatcher.run_once()).claimed == 0
+    assert len(receiver.requests) == 1
+    statuses = [s.status for s in await steps_of(world, event.id)]
+    assert statuses == [NotificationStatus.sent, NotificationStatus.sent]
+    assert (await event_of(world, event.id)).status is NotificationStatus.acked
+
+
+async def test_ack_is_idempotent_scoped_and_audited(
+    world: World, box: SecretBox, receiver: WebhookReceiver, clock: Clock
+) -> None:
+    manager = await add_user(world, AppRole.branch_manager, branch=True)
+    admin = await add_user(world, AppRole.head_office_admin, branch=False)
+    elsewhere = await create_branch(world.db, world.tenant, code="CTG-01", name="Chattogram")
+    outsider = await add_user(world, AppRole.operator, branch=False)
+    async with world.db.tenant_uow(world.tenant.id) as session:
+        session.add(
+            UserBranch(tenant_id=world.tenant.id, user_id=outsider.id, branch_id=elsewhere.id)
+        )
+    event = await emit(world, clock.now)
+    assert event is not None
+
+    with pytest.raises(NotFoundError, match="not yours to acknowledge"):
+        await acknowledge(
+            world.db, tenant_id=world.tenant.id, user_id=outsider.id, event_id=event.id
+        )
+    first = await acknowledge(
+        world.db, tenant_id=world.tenant.id, user_id=manager.id, event_id=event.id, note=" seen "
+    )
+    again = await acknowledge(
+        world.db, tenant_id=world.tenant.id, user_id=admin.id, event_id=event.id
+    )
+    assert not first.already
+    assert again.already
+    assert again.acknowledgement.id == first.acknowledgement.id
+    assert again.acknowledged_by.id == manager.id
+    assert first.acknowledgement.ack_note == "seen"
+
+    other_tenant = Tenant(id=uuid.uuid4(), name="Elsewhere")
+    with pytest.raises(NotFoundError):
+        await acknowledge(
+            world.db, tenant_id=other_tenant.id, user_id=manager.id, event_id=event.id
+        )
+    async with world.db.tenant_uow(world.tenant.id) as session:
+        acks = list(await session.scalars(select(Acknowledgement)))
+        logs = list(
+            await session.scalars(
+                select(ActivityLog).where(ActivityLog.action == "alert.acknowledge")
+            )
+        )
+    assert len(acks) == 1
+    assert len(logs) == 1
+    assert logs[0].user_id == manager.id
+    assert logs[0].after_json is not None
+    assert logs[0].after_json["status"] == "acked"
+
+
+async def test_quiet_hours_hold_low_alerts_not_critical_ones(
+    world: World, box: SecretBox, receiver: WebhookReceiver, dispatcher: Dispatcher, clock: Clock
+) -> None:
+    async with world.db.tenant_uow(world.tenant.id) as session:
+        await session.execute(
+            update(Tenant).values(quiet_hours_start=time(22, 0), quiet_hours_end=time(7, 0))
+        )
+    clock.now = datetime(2026, 11, 26, 17, 30, tzinfo=UTC)  # 23:30 in Dhaka (UTC+6)
+    await webhook(world, box, receiver.url)
+    await route(world, "hook")
+    low = await emit(world, clock.now, severity=Severity.low)
+    critical = await emit(world, clock.now, severity=Severity.critical)
+    assert low is not None
+    assert critical is not None
+
+    report = await dispatcher.run_once()
+
+    assert (report.sent, report.deferred) == (1, 1)
+    [held] = await steps_of(world, low.id)
+    assert held.next_attempt_at == datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # 07:00 Dhaka
+    assert held.status is NotificationStatus.queued
+    clock.now = datetime(2026, 11, 27, 1, 0, 1, tzinfo=UTC)
+    assert (await dispatcher.run_once()).sent == 1
+    assert len(receiver.requests) == 2
+
+
+@dataclass
+class RecordingTelegram:
+    """The TelegramSender contract as bot/ fulfils it, recording instead of calling the Bot API."""
+
+    sent: list[tuple[int, str, uuid.UUID]] = field(default_factory=list)
+
+    async def send_alert(
+        self, chat_id: int, message: RenderedMessage, *, event_id: uuid.UUID, acknowledgeable: bool
+    ) -> None:
+        self.sent.append((chat_id, message.text, event_id))
+
+
+async def test_telegram_routes_resolve_people_in_scope(
+    world: World, box: SecretBox, settings: Settings, clock: Clock
+) -> None:
+    manager = await add_user(world, AppRole.branch_manager, branch=True, chat=7001)
+    await add_user(world, AppRole.branch_manager, branch=False, chat=7002)
+    await add_user(world, AppRole.operator, branch=True, chat=None)
+    spec = ConnectorSpec(type=ConnectorType.telegram_bot, name="tg")
+    await add_connector(world.db, box, world.tenant, spec, allow_private=False)
+    await route(world, "tg", "role:branch_manager")
+    await route(world, "tg", "role:operator")
+    event = await emit(world, clock.now)
+    assert event is not None
+    telegram = RecordingTelegram()
+    channels: dict[Any, Any] = build_channels(settings, telegram)
+    try:
+        dispatcher = Dispatcher(world.db, settings, box, channels, clock=clock)
+        report = await dispatcher.run_once()
+    finally:
+        await close_channels(channels)
+
+    assert (report.sent, report.dead) == (1, 1)
+    assert [(chat, event_id) for chat, _, event_id in telegram.sent] == [(7001, event.id)]
+    steps = await steps_of(world, event.id)
+    assert {s.recipient_ref for s in steps} >= {f"user:{manager.id}"}
+    dead = [s for s in steps if s.status is NotificationStatus.dead_letter]
+    assert dead[0].last_error is not None
+    assert "no linked Telegram account" in dead[0].last_error
