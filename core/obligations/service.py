@@ -112,14 +112,27 @@ async def _instance_in_scope(
     return instance, template
 
 
+UNDELIVERED_STATUSES = (
+    NotificationStatus.queued,
+    NotificationStatus.processing,
+    NotificationStatus.failed,
+    NotificationStatus.dead_letter,
+)
+"""Reminders not (yet) delivered: waiting, in flight, retrying, or stuck without a route."""
+
+
 async def cancel_pending_reminders(session: AsyncSession, instance: ObligationInstance) -> int:
-    """Cancel this instance's reminders still waiting in the outbox; returns how many."""
+    """Cancel this instance's undelivered reminders; returns how many.
+
+    The dispatcher drops the planned deliveries of a cancelled event when it next claims
+    them; reminders already delivered stay as history.
+    """
     due_prefix, overdue = reminder_fingerprint_prefix(instance.id)
     result = await session.execute(
         update(NotificationEvent)
         .where(
             NotificationEvent.tenant_id == instance.tenant_id,
-            NotificationEvent.status == NotificationStatus.queued,
+            NotificationEvent.status.in_(UNDELIVERED_STATUSES),
             or_(
                 NotificationEvent.fingerprint.startswith(due_prefix, autoescape=True),
                 NotificationEvent.fingerprint == overdue,

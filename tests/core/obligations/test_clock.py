@@ -1,0 +1,211 @@
+"""The clock over a database of its own: local dates, reminders once each, catch-up, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from core.db.enums import AppRole, NotificationStatus, ObligationStatus
+from core.db.session import Database
+from core.notify.models import NotificationEvent
+from core.obligations.clock import run_obligation_clock
+from core.obligations.recurrence import Recurrence
+from core.obligations.service import (
+    UNDELIVERED_STATUSES,
+    complete_obligation,
+    waive_obligation,
+)
+from core.tenancy.models import Tenant
+from tests.core.obligations.helpers import (
+    instances_of,
+    new_branch,
+    new_template,
+    new_tenant,
+    new_user,
+)
+
+CREATED = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+def at_noon_utc(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 12, 0, tzinfo=UTC)
+
+
+async def events(db: Database, tenant: Tenant) -> list[NotificationEvent]:
+    async with db.tenant_uow(tenant.id) as session:
+        return list(
+            await session.scalars(
+                select(NotificationEvent).order_by(
+                    NotificationEvent.created_at, NotificationEvent.fingerprint
+                )
+            )
+        )
+
+
+async def test_dhaka_is_due_today_while_utc_is_still_the_day_before(private_db: Database) -> None:
+    db = private_db
+    dhaka = await new_tenant(db, "Asia/Dhaka")
+    london = await new_tenant(db, "UTC")
+    for tenant in (dhaka, london):
+        await new_branch(db, tenant, "HQ")
+        await new_template(
+            db, tenant, anchor=date(2026, 3, 11), recurrence=Recurrence.none, now=CREATED
+        )
+
+    async def status(tenant: Tenant) -> ObligationStatus:
+        (instance,) = await instances_of(db, tenant)
+        return instance.status
+
+    evening_utc = datetime(2026, 3, 10, 19, 30, tzinfo=UTC)  # 01:30 on the 11th in Dhaka
+    report = await run_obligation_clock(db, now=evening_utc)
+    assert report.ran and report.moved_to_due_today == 1 and report.moved_to_overdue == 0
+    assert await status(dhaka) is ObligationStatus.due_today
+    assert await status(london) is ObligationStatus.upcoming
+
+    next_evening = evening_utc + timedelta(days=1)
+    report = await run_obligation_clock(db, now=next_evening)
+    assert (report.moved_to_due_today, report.moved_to_overdue) == (1, 1)
+    assert await status(dhaka) is ObligationStatus.overdue
+    assert await status(london) is ObligationStatus.due_today
+    again = await run_obligation_clock(db, now=next_evening)
+    assert (again.moved_to_due_today, again.moved_to_overdue) == (0, 0)
+
+
+async def test_each_reminder_goes_out_once_at_its_lead_time(private_db: Database) -> None:
+    db = private_db
+    tenant = await new_tenant(db, "UTC")
+    await new_branch(db, tenant, "HQ")
+    due = date(2026, 3, 20)
+    await new_template(
+        db, tenant, anchor=due, recurrence=Recurrence.none, lead_days=(7, 1, 0), now=CREATED
+    )
+    (instance,) = await instances_of(db, tenant)
+    sent_on: dict[str, date] = {}
+    for offset in range(-12, 4):
+        day = due + timedelta(days=offset)
+        for _ in range(2):  # a second tick the same day sends nothing more
+            await run_obligation_clock(db, now=at_noon_utc(day))
+        for event in await events(db, tenant):
+            sent_on.setdefault(event.fingerprint, day)
+    assert sent_on == {
+        f"obligation_due:{instance.id}:7": due - timedelta(days=7),
+        f"obligation_due:{instance.id}:1": due - timedelta(days=1),
+        f"obligation_due:{instance.id}:0": due,
+        f"obligation_overdue:{instance.id}": due + timedelta(days=1),
+    }
+    emitted = await events(db, tenant)
+    assert len(emitted) == 4
+    overdue = next(e for e in emitted if e.event_type.value == "obligation_overdue")
+    assert overdue.payload_json["days_left"] == -1
+    assert overdue.payload_json["branch_code"] == "HQ"
+    assert overdue.severity.value == "high"
+
+
+async def test_catch_up_after_downtime_sends_the_current_level_only(private_db: Database) -> None:
+    db = private_db
+    tenant = await new_tenant(db, "UTC")
+    await new_branch(db, tenant, "HQ")
+    soon = await new_template(
+        db,
+        tenant,
+        anchor=date(2026, 3, 20),
+        recurrence=Recurrence.none,
+        now=CREATED,
+        title="Soon",
+    )
+    late = await new_template(
+        db,
+        tenant,
+        anchor=date(2026, 3, 5),
+        recurrence=Recurrence.none,
+        now=CREATED,
+        title="Late",
+    )
+    # Nothing ran between January and 18 March: 30-, 14- and 7-day levels of "Soon" were
+    # missed, "Late" passed its date unnoticed.
+    report = await run_obligation_clock(db, now=at_noon_utc(date(2026, 3, 18)))
+    (soon_instance,) = await instances_of(db, tenant, soon.template.id)
+    (late_instance,) = await instances_of(db, tenant, late.template.id)
+    fingerprints = {e.fingerprint for e in await events(db, tenant)}
+    assert fingerprints == {
+        f"obligation_due:{soon_instance.id}:7",
+        f"obligation_overdue:{late_instance.id}",
+    }
+    assert (report.due_reminders, report.overdue_reminders) == (1, 1)
+    # The next level still comes at its time.
+    await run_obligation_clock(db, now=at_noon_utc(date(2026, 3, 19)))
+    assert f"obligation_due:{soon_instance.id}:1" in {
+        e.fingerprint for e in await events(db, tenant)
+    }
+
+
+async def test_completing_cancels_queued_reminders_and_continues_the_series(
+    private_db: Database,
+) -> None:
+    db = private_db
+    tenant = await new_tenant(db, "UTC")
+    branch = await new_branch(db, tenant, "HQ")
+    operator = await new_user(db, tenant, AppRole.operator, [branch])
+    manager = await new_user(db, tenant, AppRole.branch_manager, [branch])
+    result = await new_template(db, tenant, anchor=date(2026, 1, 31), now=CREATED)
+    await run_obligation_clock(db, now=at_noon_utc(date(2026, 1, 30)))
+    await run_obligation_clock(db, now=at_noon_utc(date(2026, 2, 1)))
+    first, second = (await instances_of(db, tenant, result.template.id))[:2]
+    queued = [e for e in await events(db, tenant) if str(first.id) in e.fingerprint]
+    # No route exists, so the outbox holds them undelivered (dead-lettered for want of one).
+    assert len(queued) == 2
+    assert all(e.status in UNDELIVERED_STATUSES for e in queued)
+
+    done = await complete_obligation(db, operator, first.id, now=at_noon_utc(date(2026, 2, 1)))
+    assert done.obligation.status is ObligationStatus.completed
+    assert done.cancelled_reminders == 2
+    assert done.next_obligation is not None and done.next_obligation.due_at == date(2026, 2, 28)
+    statuses = {e.status for e in await events(db, tenant) if str(first.id) in e.fingerprint}
+    assert statuses == {NotificationStatus.cancelled}
+    # The clock does not remind about a completed instance again.
+    await run_obligation_clock(db, now=at_noon_utc(date(2026, 2, 3)))
+    assert not any(
+        str(first.id) in e.fingerprint and e.status is not NotificationStatus.cancelled
+        for e in await events(db, tenant)
+    )
+
+    await run_obligation_clock(db, now=at_noon_utc(date(2026, 2, 27)))
+    waived = await waive_obligation(
+        db, manager, second.id, "Branch closed for renovation", now=at_noon_utc(date(2026, 2, 27))
+    )
+    assert waived.cancelled_reminders >= 1
+    assert waived.next_obligation is not None and waived.next_obligation.due_at == date(2026, 3, 31)
+
+
+async def test_replicas_ticking_together_send_each_reminder_once(private_db: Database) -> None:
+    db = private_db
+    tenants = [await new_tenant(db, "UTC") for _ in range(3)]
+    for tenant in tenants:
+        for code in ("A", "B"):
+            await new_branch(db, tenant, code)
+        await new_template(db, tenant, anchor=date(2026, 2, 1), now=CREATED)
+    moment = at_noon_utc(date(2026, 1, 31))
+    reports = await asyncio.gather(*(run_obligation_clock(db, now=moment) for _ in range(4)))
+    assert any(r.ran for r in reports)
+    sent = sum(r.due_reminders for r in reports)
+    # Per branch: 1 day before 1 February, and 30 days before 1 March (29 days left).
+    assert sent == 3 * 2 * 2
+    fingerprints = [e.fingerprint for t in tenants for e in await events(db, t)]
+    assert len(fingerprints) == len(set(fingerprints)) == sent
+
+
+async def test_batch_limit_leaves_the_rest_for_the_next_tick(private_db: Database) -> None:
+    db = private_db
+    tenant = await new_tenant(db, "UTC")
+    for code in ("A", "B", "C"):
+        await new_branch(db, tenant, code)
+    await new_template(
+        db, tenant, anchor=date(2026, 1, 10), recurrence=Recurrence.none, now=CREATED
+    )
+    moment = at_noon_utc(date(2026, 1, 9))
+    first = await run_obligation_clock(db, now=moment, batch_limit=2)
+    assert first.more_pending and first.due_reminders == 2
+    second = await run_obligation_clock(db, now=moment, batch_limit=2)
+    assert not second.more_pending and second.due_reminders == 1

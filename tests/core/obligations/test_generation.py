@@ -1,0 +1,169 @@
+"""Which branches a template reaches, and generation that never creates a row twice."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from core.db.session import Database
+from core.obligations.generation import generate_instances, run_obligation_generation
+from core.obligations.jurisdiction import jurisdiction_covers
+from core.obligations.recurrence import Recurrence
+from core.obligations.service import create_jurisdiction
+from tests.core.obligations.helpers import (
+    audit_count,
+    instances_of,
+    new_branch,
+    new_template,
+    new_tenant,
+)
+
+NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
+TODAY = date(2026, 3, 10)
+
+
+@dataclass
+class Place:
+    region: str | None = None
+    district: str | None = None
+    city_corporation: str | None = None
+
+
+def test_jurisdiction_matching_by_most_specific_level() -> None:
+    district = Place(region="Dhaka", district="Dhaka")
+    assert jurisdiction_covers(district, Place(district="dhaka "))
+    assert jurisdiction_covers(
+        district, Place(region="Dhaka", district="Dhaka", city_corporation="DNCC")
+    )
+    assert not jurisdiction_covers(district, Place(district="Gazipur"))
+    assert not jurisdiction_covers(district, Place(region="Dhaka"))
+    assert not jurisdiction_covers(district, Place(region="Chattogram", district="Dhaka"))
+    city = Place(district="Dhaka", city_corporation="Dhaka North")
+    assert jurisdiction_covers(city, Place(district="Dhaka", city_corporation="DHAKA  NORTH"))
+    assert not jurisdiction_covers(city, Place(district="Dhaka", city_corporation="Dhaka South"))
+    assert not jurisdiction_covers(city, Place(district="Dhaka"))
+    assert jurisdiction_covers(Place(), Place(district="Anywhere"))
+
+
+async def test_district_template_reaches_every_branch_in_the_district(db: Database) -> None:
+    tenant = await new_tenant(db)
+    north = await new_branch(db, tenant, "DHK-N", district="Dhaka", city_corporation="Dhaka North")
+    south = await new_branch(db, tenant, "DHK-S", district="Dhaka", city_corporation="Dhaka South")
+    gazipur = await new_branch(db, tenant, "GZP-1", district="Gazipur")
+    district = await create_jurisdiction(db, country_code="bd", label="Dhaka", district="Dhaka")
+    city = await create_jurisdiction(
+        db, country_code="BD", label="DNCC", district="Dhaka", city_corporation="Dhaka North"
+    )
+    by_district = await new_template(
+        db,
+        tenant,
+        anchor=date(2026, 4, 1),
+        recurrence=Recurrence.none,
+        jurisdiction_id=district.id,
+        now=NOW,
+    )
+    by_city = await new_template(
+        db,
+        tenant,
+        anchor=date(2026, 4, 2),
+        recurrence=Recurrence.none,
+        jurisdiction_id=city.id,
+        now=NOW,
+    )
+    everywhere = await new_template(
+        db, tenant, anchor=date(2026, 4, 3), recurrence=Recurrence.none, now=NOW
+    )
+    one_branch = await new_template(
+        db, tenant, anchor=date(2026, 4, 4), recurrence=Recurrence.none, branch=gazipur, now=NOW
+    )
+
+    async def reached(template_id: object) -> set[object]:
+        return {i.branch_id for i in await instances_of(db, tenant, template_id)}  # type: ignore[arg-type]
+
+    assert await reached(by_district.template.id) == {north.id, south.id}
+    assert await reached(by_city.template.id) == {north.id}
+    assert await reached(everywhere.template.id) == {north.id, south.id, gazipur.id}
+    assert await reached(one_branch.template.id) == {gazipur.id}
+
+
+async def test_horizon_and_anchor_in_the_past(db: Database) -> None:
+    tenant = await new_tenant(db)
+    await new_branch(db, tenant, "ONE")
+    result = await new_template(db, tenant, anchor=date(2025, 10, 31), now=NOW)
+    dates = [i.due_at for i in await instances_of(db, tenant, result.template.id)]
+    # The anchor the person asked for, then the series from today to 12 months ahead;
+    # no invented backlog between the anchor and today.
+    assert dates[0] == date(2025, 10, 31)
+    assert dates[1:] == [
+        date(2026, 3, 31),
+        date(2026, 4, 30),
+        date(2026, 5, 31),
+        date(2026, 6, 30),
+        date(2026, 7, 31),
+        date(2026, 8, 31),
+        date(2026, 9, 30),
+        date(2026, 10, 31),
+        date(2026, 11, 30),
+        date(2026, 12, 31),
+        date(2027, 1, 31),
+        date(2027, 2, 28),
+    ]
+    assert result.instances_created == len(dates)
+    statuses = {i.due_at: i.status.value for i in await instances_of(db, tenant)}
+    assert statuses[date(2025, 10, 31)] == "overdue"
+    assert statuses[date(2026, 3, 31)] == "upcoming"
+
+
+async def test_repeated_runs_add_nothing(db: Database) -> None:
+    tenant = await new_tenant(db)
+    for code in ("R1", "R2", "R3"):
+        await new_branch(db, tenant, code)
+    result = await new_template(db, tenant, anchor=date(2026, 3, 15), now=NOW)
+    first = await instances_of(db, tenant)
+    assert result.instances_created == len(first) == 3 * 12
+    for _ in range(3):
+        async with db.tenant_uow(tenant.id) as session:
+            again = await generate_instances(session, tenant_id=tenant.id, today=TODAY)
+        assert again == 0
+    assert len(await instances_of(db, tenant)) == len(first)
+
+
+async def test_concurrent_runs_add_each_row_once(db: Database) -> None:
+    tenant = await new_tenant(db)
+    for code in ("C1", "C2", "C3", "C4"):
+        await new_branch(db, tenant, code)
+    # A template whose instances do not exist yet: created at a date far back, so the
+    # concurrent runs below (a year later) all have the same new rows to add.
+    await new_template(db, tenant, anchor=date(2026, 3, 15), now=NOW)
+    later = date(2027, 3, 10)
+
+    async def run() -> int:
+        async with db.tenant_uow(tenant.id) as session:
+            return await generate_instances(session, tenant_id=tenant.id, today=later)
+
+    results = await asyncio.gather(*(run() for _ in range(5)))
+    rows = await instances_of(db, tenant)
+    keys = [(i.template_id, i.branch_id, i.due_at) for i in rows]
+    assert len(keys) == len(set(keys))
+    assert sum(results) == 4 * 12  # 12 months more for each of 4 branches, created once
+    assert max(i.due_at for i in rows) == date(2028, 2, 15)
+
+
+async def test_generation_job_extends_horizon_for_new_branches(private_db: Database) -> None:
+    db = private_db
+    tenant = await new_tenant(db)
+    await new_branch(db, tenant, "OLD")
+    await new_template(db, tenant, anchor=date(2026, 3, 20), now=NOW)
+    newcomer = await new_branch(db, tenant, "NEW")
+    report = await run_obligation_generation(db, now=NOW)
+    assert report.created == 12 and report.per_tenant[tenant.id] == 12
+    assert {i.due_at for i in await instances_of(db, tenant) if i.branch_id == newcomer.id} == {
+        date(2026, month, 20) for month in range(3, 13)
+    } | {date(2027, 1, 20), date(2027, 2, 20)}
+    assert (await run_obligation_generation(db, now=NOW)).created == 0
+    assert await audit_count(db, tenant, "obligation.generate") == 1
+    concurrent = await asyncio.gather(
+        *(run_obligation_generation(db, now=datetime(2026, 6, 1, tzinfo=UTC)) for _ in range(3))
+    )
+    assert sum(r.created for r in concurrent) == 2 * 3  # Mar–May 2027 for two branches
