@@ -39,7 +39,8 @@ async def emit_event(
     """Queue an event and plan its deliveries; None when an equal event already exists.
 
     With no route to anyone the event is dead-lettered at once, so it shows in
-    `intrex notify dead-letters` (where `--retry` plans it again after a route is added).
+    `intrex notify dead-letters` (where `--retry` plans it again after a route is added);
+    a digest for a user nobody can reach is simply cancelled.
 
     Equal means the same tenant and fingerprint and, by default, still open. With
     `once=True` any earlier event with that fingerprint suppresses it, whatever its state:
@@ -68,6 +69,7 @@ async def emit_event(
     session.add(event)
     await session.flush()
     if not await plan_steps(session, event):
-        event.status = NotificationStatus.dead_letter
+        personal = event_type is NotificationEventType.digest
+        event.status = NotificationStatus.cancelled if personal else NotificationStatus.dead_letter
         await session.flush()
     return event

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.enums import AppRole, ConnectorStatus, ConnectorType, NotificationEventType
@@ -42,6 +42,14 @@ async def telegram_recipients(
     return [f"{USER_PREFIX}{user_id}" for user_id in await session.scalars(query.order_by(User.id))]
 
 
+def _type_matches(event_type: NotificationEventType) -> ColumnElement[bool]:
+    """Routes for this type, or for all types; a personal digest only goes where asked for."""
+    exact = NotificationRoute.event_type == event_type
+    if event_type is NotificationEventType.digest:
+        return exact
+    return or_(exact, NotificationRoute.event_type.is_(None))
+
+
 async def plan_steps(session: AsyncSession, event: NotificationEvent) -> list[NotificationStep]:
     """Create the event's steps from the routes in force (the caller's transaction)."""
     routes = await session.execute(
@@ -57,10 +65,7 @@ async def plan_steps(session: AsyncSession, event: NotificationEvent) -> list[No
                 NotificationRoute.branch_id.is_(None),
                 NotificationRoute.branch_id == event.branch_id,
             ),
-            or_(
-                NotificationRoute.event_type.is_(None),
-                NotificationRoute.event_type == event.event_type,
-            ),
+            _type_matches(event.event_type),
             NotificationRoute.severity_min <= event.severity,
             Connector.status != ConnectorStatus.disabled,
         )
@@ -97,19 +102,32 @@ async def plan_steps(session: AsyncSession, event: NotificationEvent) -> list[No
 async def _personal_digest_steps(
     session: AsyncSession, event: NotificationEvent, seen: set[tuple[uuid.UUID, str]]
 ) -> list[NotificationStep]:
-    """A digest belongs to one user: it goes to them on Telegram when they are linked."""
+    """A digest belongs to one user: Telegram when they are linked, else their email."""
     user_id = event.payload_json.get("user_id")
     if event.event_type is not NotificationEventType.digest or user_id is None:
         return []
-    connector_id = await session.scalar(
-        select(Connector.id).where(
+    user = await session.get(User, int(user_id))
+    if user is None:
+        return []
+    usable = await session.execute(
+        select(Connector.type, Connector.id)
+        .where(
             Connector.tenant_id == event.tenant_id,
-            Connector.type == ConnectorType.telegram_bot,
+            Connector.type.in_([ConnectorType.telegram_bot, ConnectorType.email_smtp]),
             Connector.status != ConnectorStatus.disabled,
         )
+        .order_by(Connector.created_at)
     )
-    recipient = f"{USER_PREFIX}{int(user_id)}"
-    if connector_id is None or (connector_id, recipient) in seen:
+    by_type: dict[ConnectorType, uuid.UUID] = {}
+    for connector_type, connector_id in usable:
+        by_type.setdefault(connector_type, connector_id)
+    if user.telegram_user_id is not None and ConnectorType.telegram_bot in by_type:
+        connector_id, recipient = by_type[ConnectorType.telegram_bot], f"{USER_PREFIX}{user.id}"
+    elif user.email and ConnectorType.email_smtp in by_type:
+        connector_id, recipient = by_type[ConnectorType.email_smtp], user.email
+    else:
+        return []
+    if (connector_id, recipient) in seen:
         return []
     return [
         NotificationStep(
