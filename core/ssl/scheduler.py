@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db.session import Database
@@ -157,18 +158,7 @@ async def _write(
                     .with_for_update()
                 )
             )
-            branch_ids = {domain.branch_id for domain in held if domain.branch_id}
-            codes = (
-                dict(
-                    (
-                        await session.execute(
-                            select(Branch.id, Branch.code).where(Branch.id.in_(branch_ids))
-                        )
-                    ).tuples()
-                )
-                if branch_ids
-                else {}
-            )
+            codes = await branch_codes(session, {d.branch_id for d in held if d.branch_id})
             for domain in held:
                 recorded = await record_outcome(
                     session,
@@ -183,3 +173,11 @@ async def _write(
                 report.events += len(recorded.events)
             report.recorded += len(held)
             report.lost_claims += len(outcomes) - len(held)
+
+
+async def branch_codes(session: AsyncSession, branch_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Branch codes for alert payloads, in one query."""
+    if not branch_ids:
+        return {}
+    rows = await session.execute(select(Branch.id, Branch.code).where(Branch.id.in_(branch_ids)))
+    return dict(rows.all())

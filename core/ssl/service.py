@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import add_recorded, record, snapshot
@@ -169,12 +170,12 @@ async def list_domains(
     if branch_ids is not None:
         query = query.where(Domain.branch_id.in_(list(branch_ids)))
     async with db.tenant_uow(tenant.id) as session:
-        rows = (await session.execute(query)).tuples().all()
+        rows = (await session.execute(query)).all()
         ids = [domain.id for domain, _ in rows]
         latest = (
             select(SslCheckResult)
             .where(SslCheckResult.domain_id.in_(ids))
-            .distinct(SslCheckResult.domain_id)
+            .ext(distinct_on(SslCheckResult.domain_id))
             .order_by(SslCheckResult.domain_id, SslCheckResult.checked_at.desc())
         )
         results = {result.domain_id: result for result in await session.scalars(latest)}

@@ -23,10 +23,11 @@ PLAIN_REPLY = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: clo
 class _Hold(asyncio.Protocol):
     """Accepts a connection and keeps it open, saying nothing (until the peer goes)."""
 
-    def __init__(self, held: set[asyncio.BaseTransport]) -> None:
+    def __init__(self, held: set[asyncio.Transport]) -> None:
         self.held = held
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.held.add(transport)
 
@@ -63,7 +64,7 @@ class TlsEndpoint:
         def pick(ssl_object: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
             ssl_object.context = self.current
 
-        base.sni_callback = pick  # type: ignore[assignment]
+        base.sni_callback = pick
         return base
 
 
@@ -76,7 +77,7 @@ class LoopbackServers:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self._servers: list[asyncio.Server] = []
-        self._held: set[asyncio.BaseTransport] = set()
+        self._held: set[asyncio.Transport] = set()
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
