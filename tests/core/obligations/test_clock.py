@@ -60,7 +60,9 @@ async def test_dhaka_is_due_today_while_utc_is_still_the_day_before(private_db: 
 
     evening_utc = datetime(2026, 3, 10, 19, 30, tzinfo=UTC)  # 01:30 on the 11th in Dhaka
     report = await run_obligation_clock(db, now=evening_utc)
-    assert report.ran and report.moved_to_due_today == 1 and report.moved_to_overdue == 0
+    assert report.ran
+    assert report.moved_to_due_today == 1
+    assert report.moved_to_overdue == 0
     assert await status(dhaka) is ObligationStatus.due_today
     assert await status(london) is ObligationStatus.upcoming
 
@@ -161,7 +163,8 @@ async def test_completing_cancels_queued_reminders_and_continues_the_series(
     done = await complete_obligation(db, operator, first.id, now=at_noon_utc(date(2026, 2, 1)))
     assert done.obligation.status is ObligationStatus.completed
     assert done.cancelled_reminders == 2
-    assert done.next_obligation is not None and done.next_obligation.due_at == date(2026, 2, 28)
+    assert done.next_obligation is not None
+    assert done.next_obligation.due_at == date(2026, 2, 28)
     statuses = {e.status for e in await events(db, tenant) if str(first.id) in e.fingerprint}
     assert statuses == {NotificationStatus.cancelled}
     # The clock does not remind about a completed instance again.
@@ -176,7 +179,8 @@ async def test_completing_cancels_queued_reminders_and_continues_the_series(
         db, manager, second.id, "Branch closed for renovation", now=at_noon_utc(date(2026, 2, 27))
     )
     assert waived.cancelled_reminders >= 1
-    assert waived.next_obligation is not None and waived.next_obligation.due_at == date(2026, 3, 31)
+    assert waived.next_obligation is not None
+    assert waived.next_obligation.due_at == date(2026, 3, 31)
 
 
 async def test_replicas_ticking_together_send_each_reminder_once(private_db: Database) -> None:
@@ -206,6 +210,8 @@ async def test_batch_limit_leaves_the_rest_for_the_next_tick(private_db: Databas
     )
     moment = at_noon_utc(date(2026, 1, 9))
     first = await run_obligation_clock(db, now=moment, batch_limit=2)
-    assert first.more_pending and first.due_reminders == 2
+    assert first.more_pending
+    assert first.due_reminders == 2
     second = await run_obligation_clock(db, now=moment, batch_limit=2)
-    assert not second.more_pending and second.due_reminders == 1
+    assert not second.more_pending
+    assert second.due_reminders == 1

@@ -157,7 +157,8 @@ async def test_generation_job_extends_horizon_for_new_branches(private_db: Datab
     await new_template(db, tenant, anchor=date(2026, 3, 20), now=NOW)
     newcomer = await new_branch(db, tenant, "NEW")
     report = await run_obligation_generation(db, now=NOW)
-    assert report.created == 12 and report.per_tenant[tenant.id] == 12
+    assert report.created == 12
+    assert report.per_tenant[tenant.id] == 12
     assert {i.due_at for i in await instances_of(db, tenant) if i.branch_id == newcomer.id} == {
         date(2026, month, 20) for month in range(3, 13)
     } | {date(2027, 1, 20), date(2027, 2, 20)}
@@ -166,4 +167,4 @@ async def test_generation_job_extends_horizon_for_new_branches(private_db: Datab
     concurrent = await asyncio.gather(
         *(run_obligation_generation(db, now=datetime(2026, 6, 1, tzinfo=UTC)) for _ in range(3))
     )
-    assert sum(r.created for r in concurrent) == 2 * 3  # Mar–May 2027 for two branches
+    assert sum(r.created for r in concurrent) == 2 * 3  # March to May 2027 for two branches
