@@ -11,6 +11,7 @@ import typer
 from cli.database import open_database, open_target
 from cli.obligations import import_app, obligations_app
 from cli.output import JSON_OPTION, emit, fail, run_async
+from cli.ssl import ssl_app
 from core.config import get_settings
 from core.crypto import generate_key, load_secret_box
 from core.db.migrate import ensure_schema, migrate
@@ -32,6 +33,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(branch_app, name="branch")
 app.add_typer(invite_app, name="invite")
 app.add_typer(keys_app, name="keys")
+app.add_typer(ssl_app, name="ssl")
 app.add_typer(import_app, name="import")
 app.add_typer(obligations_app, name="obligations")
 

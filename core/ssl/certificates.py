@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -34,8 +34,8 @@ class CertificateFacts:
         return self.valid_to < now
 
     def days_remaining(self, now: datetime) -> int:
-        """Whole days left (negative once expired), rounded down: 29.9 days is 29."""
-        return (self.valid_to - now).days
+        """Whole days left, rounded toward zero: 29.9 days is 29; expired 3.5 days ago is -3."""
+        return int((self.valid_to - now) / timedelta(days=1))
 
 
 def _common_name(name: x509.Name) -> str | None:

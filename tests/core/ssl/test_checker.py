@@ -123,7 +123,7 @@ async def test_unknown_ca_is_a_handshake_failure(pki: Pki, ports: Ports) -> None
 async def test_expired_certificate_is_expired(pki: Pki, ports: Ports) -> None:
     outcome = await check(pki, "expired.intrex.test", ports.expired)
     assert outcome.status is SslCheckStatus.expired
-    assert outcome.days_remaining == -4
+    assert outcome.days_remaining == -3
     assert outcome.error_detail is not None
     assert "certificate has expired" in outcome.error_detail
 
