@@ -9,14 +9,18 @@ from typing import Annotated
 import typer
 
 from cli.database import open_database, open_target
+from cli.notify import connector_app, notify_app, route_app
 from cli.obligations import import_app, obligations_app
 from cli.output import JSON_OPTION, emit, fail, run_async
 from cli.ssl import ssl_app
 from core.config import get_settings
 from core.crypto import generate_key, load_secret_box
 from core.db.migrate import ensure_schema, migrate
+from core.db.session import Database
+from core.logging import configure_logging
 from core.notify.connectors import rotate_connector_secrets
 from core.tenancy import service as tenancy
+from core.worker import Worker
 
 app = typer.Typer(
     name="intrex",
@@ -36,6 +40,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(ssl_app, name="ssl")
 app.add_typer(import_app, name="import")
 app.add_typer(obligations_app, name="obligations")
+app.add_typer(connector_app, name="connector")
+app.add_typer(route_app, name="route")
+app.add_typer(notify_app, name="notify")
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant id or unique name.")]
 
@@ -234,28 +241,42 @@ def run_command(
     ] = False,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Start Intrex: the database (embedded when no DATABASE_URL), then what exists so far."""
+    """Start Intrex: the database (embedded when no DATABASE_URL), the worker, what exists."""
 
     async def work() -> None:
         stop = _stop_on_signals()
-        async with open_target() as target:
+        settings = get_settings()
+        configure_logging(settings)
+        async with open_target(settings) as target:
             await ensure_schema(target)
             where = "embedded PostgreSQL" if target.embedded else "DATABASE_URL"
+            db = Database(target.runtime_url, pool_size=10)
+            started = ["database"]
+            tasks: list[asyncio.Task[None]] = []
+            if not no_worker:
+                box = load_secret_box(settings, embedded=target.embedded is not None)
+                worker = Worker(db, settings, box)
+                tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
+                started += ["scheduler", "dispatcher"]
+            not_built = ["bot", "http"]
             emit(
                 as_json,
                 {
                     "ok": True,
                     "database": where,
-                    "started": ["database"],
-                    "not_built_yet": ["bot", "scheduler", "dispatcher", "http"],
+                    "started": started,
+                    "not_built_yet": not_built,
                     "no_bot": no_bot,
                     "no_worker": no_worker,
                 },
-                f"Intrex is up: {where} at the current schema.\n"
-                "Not built yet: the bot, the scheduler, the notification dispatcher and the "
-                "HTTP server; only the database runs. Press Ctrl-C to stop.",
+                f"Intrex is up on {where}: {', '.join(started)}.\n"
+                f"Not built yet: {', '.join(not_built)}. Press Ctrl-C to stop.",
             )
-            await stop.wait()
+            try:
+                await stop.wait()
+                await asyncio.gather(*tasks)
+            finally:
+                await db.dispose()
 
     run_async(as_json, work)
 

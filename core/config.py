@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10, gt=0)
     smtp_timeout_seconds: float = Field(default=20, gt=0)
     digest_local_time: time = time(8, 0)
+    scheduler_tick_seconds: float = Field(default=60, gt=0)
+    shutdown_grace_seconds: float = Field(default=20, gt=0)
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.config import Settings
 from core.db.enums import ConnectorType, NotificationEventType, Severity
@@ -51,7 +51,10 @@ async def send_test_event(
     branch_code: str | None = None,
     event_type: NotificationEventType = NotificationEventType.ssl_failure,
 ) -> tuple[NotificationEvent, list[NotificationStep]]:
-    """A test alert through the tenant's routes (never deduplicated), to check a connector."""
+    """A test alert through the tenant's routes (never deduplicated), to check a connector.
+
+    Every level is due at once: the point is to try each route now, not to wait for escalation.
+    """
     branch: Branch | None = await find_branch(db, tenant, branch_code) if branch_code else None
     now = datetime.now(UTC)
     async with db.tenant_uow(tenant.id) as session:
@@ -70,6 +73,11 @@ async def send_test_event(
             scheduled_for=now,
         )
         assert event is not None
+        await session.execute(
+            update(NotificationStep)
+            .where(NotificationStep.notification_event_id == event.id)
+            .values(next_attempt_at=now)
+        )
         steps = list(
             await session.scalars(
                 select(NotificationStep)

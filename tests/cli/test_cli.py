@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core.crypto import generate_key
 from core.db.target import DatabaseTarget
 
 INTREX = [str(Path(sys.executable).with_name("intrex"))]
@@ -41,6 +42,7 @@ def server_env(target: DatabaseTarget) -> dict[str, str]:
     env = _base_env()
     env["DATABASE_URL"] = target.runtime_url.render_as_string(hide_password=False)
     env["DATABASE_ADMIN_URL"] = target.admin_url.render_as_string(hide_password=False)
+    env["SECRET_KEYS"] = generate_key()
     return env
 
 
@@ -193,7 +195,7 @@ def test_run_reports_what_it_started_and_stops_on_sigterm(
     try:
         assert process.stdout is not None
         status = json.loads(process.stdout.readline())
-        assert status["started"] == ["database"]
+        assert status["started"] == ["database", "scheduler", "dispatcher"]
         assert "bot" in status["not_built_yet"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -50,6 +50,7 @@ class WebhookReceiver:
     delay_seconds: float = 0.0
     requests: list[Received] = field(default_factory=list)
     _runner: web.AppRunner | None = None
+    _arrivals: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
     def url(self) -> str:
@@ -58,9 +59,20 @@ class WebhookReceiver:
     def by_key(self) -> Counter[str]:
         return Counter(r.headers.get("Idempotency-Key", "") for r in self.requests)
 
+    async def wait_for(self, predicate: Callable[[], bool], seconds: float) -> bool:
+        """Wait until `predicate` holds after some request, or the timeout; says which."""
+        try:
+            async with asyncio.timeout(seconds), self._arrivals:
+                await self._arrivals.wait_for(predicate)
+        except TimeoutError:
+            return predicate()
+        return True
+
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.requests.append(Received(dict(request.headers), body, request.path))
+        async with self._arrivals:
+            self._arrivals.notify_all()
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         status = self.planned.pop(0) if self.planned else 200

@@ -1,0 +1,375 @@
+"""`intrex connector`, `intrex route` and `intrex notify`: setting up who hears about what."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import typer
+
+from cli.database import open_database
+from cli.output import JSON_OPTION, emit, run_async
+from core.config import get_settings
+from core.crypto import load_secret_box
+from core.db.enums import ConnectorStatus, ConnectorType, NotificationStatus
+from core.errors import ValidationError
+from core.notify import connectors as connector_service
+from core.notify import routes as route_service
+from core.notify.dead_letters import list_dead_letters, retry_dead_letters
+from core.notify.dispatcher import Dispatcher
+from core.notify.models import NotificationStep
+from core.notify.routes import parse_severity
+from core.notify.wiring import build_channels, close_channels, send_test_event
+from core.tenancy.service import resolve_tenant
+
+connector_app = typer.Typer(help="Delivery channels of a tenant.", no_args_is_help=True)
+route_app = typer.Typer(
+    help="Which events go to which connector and recipient.", no_args_is_help=True
+)
+notify_app = typer.Typer(help="Test alerts and dead letters.", no_args_is_help=True)
+
+TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant id or unique name.")]
+
+
+def _secret_box() -> Any:
+    settings = get_settings()
+    return load_secret_box(settings, embedded=settings.database_url is None)
+
+
+@connector_app.command("add")
+def connector_add(
+    tenant: TenantOption,
+    type_: Annotated[
+        ConnectorType,
+        typer.Option("--type", help="webhook, email_smtp, whatsapp_business or telegram_bot."),
+    ],
+    name: Annotated[str, typer.Option(help="Unique name within the tenant.")],
+    url: Annotated[str | None, typer.Option(help="webhook: the URL to POST to.")] = None,
+    secret: Annotated[
+        str | None, typer.Option(help="webhook: HMAC secret (generated when omitted).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="email_smtp: server host.")] = None,
+    port: Annotated[int | None, typer.Option(help="email_smtp: server port.")] = None,
+    starttls: Annotated[bool, typer.Option("--starttls", help="email_smtp: STARTTLS.")] = False,
+    tls: Annotated[bool, typer.Option("--tls", help="email_smtp: implicit TLS.")] = False,
+    username: Annotated[str | None, typer.Option(help="email_smtp: login.")] = None,
+    password: Annotated[str | None, typer.Option(help="email_smtp: password.")] = None,
+    sender: Annotated[str | None, typer.Option("--from", help="email_smtp: From address.")] = None,
+    phone_number_id: Annotated[str | None, typer.Option(help="whatsapp_business.")] = None,
+    access_token: Annotated[str | None, typer.Option(help="whatsapp_business.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="whatsapp_business: Cloud API base URL.")
+    ] = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Add a connector; its configuration is stored encrypted."""
+
+    async def work() -> None:
+        if starttls and tls:
+            raise ValidationError("choose --starttls or --tls, not both")
+        spec = connector_service.ConnectorSpec(
+            type=type_,
+            name=name,
+            url=url,
+            secret=secret,
+            host=host,
+            port=port,
+            security="tls" if tls else "starttls" if starttls else "none",
+            username=username,
+            password=password,
+            sender=sender,
+            phone_number_id=phone_number_id,
+            access_token=access_token,
+            base_url=base_url,
+        )
+        settings = get_settings()
+        async with open_database(settings) as db:
+            owner = await resolve_tenant(db, tenant)
+            view = await connector_service.add_connector(
+                db, _secret_box(), owner, spec, allow_private=settings.allow_private_targets
+            )
+        human = f"Added {type_.value} connector [bold]{view.connector.name}[/] ({view.summary})"
+        if view.generated_secret:
+            human += (
+                f"\nWebhook secret (shown once, verify X-Intrex-Signature with it): "
+                f"{view.generated_secret}"
+            )
+        emit(
+            as_json,
+            {
+                "ok": True,
+                "id": view.connector.id,
+                "name": view.connector.name,
+                "type": type_.value,
+                "config": view.summary,
+                "generated_secret": view.generated_secret,
+            },
+            human,
+        )
+
+    run_async(as_json, work)
+
+
+@connector_app.command("list")
+def connector_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
+    """List connectors with their health (secrets are never shown)."""
+
+    async def work() -> None:
+        async with open_database() as db:
+            owner = await resolve_tenant(db, tenant)
+            views = await connector_service.list_connectors(db, _secret_box(), owner)
+        rows = [
+            {
+                "id": v.connector.id,
+                "name": v.connector.name,
+                "type": v.connector.type.value,
+                "status": v.connector.status.value,
+                "consecutive_failures": v.connector.consecutive_failures,
+                "last_error": v.connector.last_error,
+                "config": v.summary,
+            }
+            for v in views
+        ]
+        human = "\n".join(
+            f"{r['name']}\t{r['type']}\t{r['status']}\t{r['config']}"
+            + (f"\tlast error: {r['last_error']}" if r["last_error"] else "")
+            for r in rows
+        )
+        emit(as_json, {"ok": True, "connectors": rows}, human or "No connectors.")
+
+    run_async(as_json, work)
+
+
+def _set_status(tenant: str, name: str, status: ConnectorStatus, as_json: bool) -> None:
+    async def work() -> None:
+        async with open_database() as db:
+            owner = await resolve_tenant(db, tenant)
+            connector = await connector_service.set_connector_status(db, owner, name, status)
+        emit(
+            as_json,
+            {"ok": True, "name": connector.name, "status": connector.status.value},
+            f"Connector {connector.name} is now {connector.status.value}.",
+        )
+
+    run_async(as_json, work)
+
+
+@connector_app.command("disable")
+def connector_disable(
+    tenant: TenantOption,
+    name: Annotated[str, typer.Option(help="Connector name.")],
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Stop sending through a connector (pending deliveries through it are cancelled)."""
+    _set_status(tenant, name, ConnectorStatus.disabled, as_json)
+
+
+@connector_app.command("enable")
+def connector_enable(
+    tenant: TenantOption,
+    name: Annotated[str, typer.Option(help="Connector name.")],
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Send through a disabled or failing connector again."""
+    _set_status(tenant, name, ConnectorStatus.active, as_json)
+
+
+@route_app.command("add")
+def route_add(
+    tenant: TenantOption,
+    connector: Annotated[str, typer.Option(help="Connector name.")],
+    event_type: Annotated[str, typer.Option(help="An event type, or all.")],
+    severity_min: Annotated[str, typer.Option(help="low, medium, high or critical.")],
+    recipient: Annotated[
+        str,
+        typer.Option(
+            help="Email, phone (+880…), a user's email or role:<role> for Telegram, - for webhooks."
+        ),
+    ],
+    branch: Annotated[str | None, typer.Option(help="Only this branch's events.")] = None,
+    delay_minutes: Annotated[int, typer.Option(help="Escalate after this many minutes.")] = 0,
+    level: Annotated[
+        int | None, typer.Option(help="Escalation level (default 1, 2 with a delay).")
+    ] = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Route events to a connector and recipient, optionally as an escalation step."""
+
+    async def work() -> None:
+        async with open_database() as db:
+            owner = await resolve_tenant(db, tenant)
+            view = await route_service.add_route(
+                db,
+                owner,
+                connector_name=connector,
+                event_type=event_type,
+                severity_min=severity_min,
+                recipient=recipient,
+                branch_code=branch,
+                delay_minutes=delay_minutes,
+                level=level,
+            )
+        emit(
+            as_json,
+            {"ok": True, **_route_row(view)},
+            f"Added route {view.route.id}: {_describe(view)}",
+        )
+
+    run_async(as_json, work)
+
+
+def _route_row(view: route_service.RouteView) -> dict[str, Any]:
+    route = view.route
+    return {
+        "id": route.id,
+        "connector": view.connector_name,
+        "event_type": route.event_type.value if route.event_type else "all",
+        "severity_min": route.severity_min.value,
+        "recipient": route.recipient_ref,
+        "branch": view.branch_code,
+        "level": route.level,
+        "delay_minutes": route.delay_minutes,
+    }
+
+
+def _describe(view: route_service.RouteView) -> str:
+    row = _route_row(view)
+    where = f"branch {row['branch']}" if row["branch"] else "all branches"
+    return (
+        f"{row['event_type']} ≥ {row['severity_min']} from {where} → {row['connector']} "
+        f"({row['recipient']}), level {row['level']} after {row['delay_minutes']} min"
+    )
+
+
+@route_app.command("list")
+def route_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
+    """List routes in escalation order."""
+
+    async def work() -> None:
+        async with open_database() as db:
+            owner = await resolve_tenant(db, tenant)
+            views = await route_service.list_routes(db, owner)
+        human = "\n".join(f"{v.route.id}  {_describe(v)}" for v in views) or "No routes."
+        emit(as_json, {"ok": True, "routes": [_route_row(v) for v in views]}, human)
+
+    run_async(as_json, work)
+
+
+@route_app.command("remove")
+def route_remove(
+    tenant: TenantOption,
+    route_id: Annotated[str, typer.Argument(help="The id shown by `intrex route list`.")],
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Remove a route (events already planned keep their steps)."""
+
+    async def work() -> None:
+        async with open_database() as db:
+            owner = await resolve_tenant(db, tenant)
+            await route_service.remove_route(db, owner, route_id)
+        emit(as_json, {"ok": True, "removed": route_id}, f"Removed route {route_id}.")
+
+    run_async(as_json, work)
+
+
+@notify_app.command("test")
+def notify_test(
+    tenant: TenantOption,
+    severity: Annotated[str, typer.Option(help="Severity of the test alert.")] = "high",
+    branch: Annotated[str | None, typer.Option(help="Send as this branch's alert.")] = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Send a test alert through the tenant's routes now and report each delivery."""
+
+    async def work() -> None:
+        settings = get_settings()
+        parsed = parse_severity(severity)
+        async with open_database(settings) as db:
+            owner = await resolve_tenant(db, tenant)
+            event, steps = await send_test_event(db, owner, severity=parsed, branch_code=branch)
+            channels = build_channels(settings)
+            try:
+                dispatcher = Dispatcher(db, settings, _secret_box(), channels)
+                direct = [t for t in ConnectorType if t is not ConnectorType.telegram_bot]
+                await dispatcher.run_once(only_event=event.id, types=direct)
+            finally:
+                await close_channels(channels)
+            async with db.tenant_uow(owner.id) as session:
+                results = [await session.get_one(NotificationStep, step.id) for step in steps]
+        rows = [
+            {
+                "connector_id": step.connector_id,
+                "recipient": step.recipient_ref,
+                "level": step.level,
+                "status": step.status.value,
+                "error": step.last_error,
+            }
+            for step in results
+        ]
+        if not rows:
+            human = "No route matches this alert: add one with `intrex route add`."
+        else:
+            human = "\n".join(
+                f"level {s.level} → {s.recipient_ref}: {_outcome(s.status, s.last_error)}"
+                for s in results
+            )
+        emit(as_json, {"ok": bool(rows), "event_id": event.id, "deliveries": rows}, human)
+        if not rows or any(r["status"] == NotificationStatus.dead_letter.value for r in rows):
+            raise typer.Exit(1)
+
+    run_async(as_json, work)
+
+
+def _outcome(status: NotificationStatus, error: str | None) -> str:
+    if status is NotificationStatus.sent:
+        return "[green]delivered[/]"
+    if status is NotificationStatus.queued:
+        return "queued for a running worker (Telegram)"
+    return f"[red]{status.value}[/]" + (f": {error}" if error else "")
+
+
+@notify_app.command("dead-letters")
+def notify_dead_letters(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    retry: Annotated[bool, typer.Option("--retry", help="Queue them again.")] = False,
+    event: Annotated[str | None, typer.Option(help="Only this event id.")] = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List events nobody could be reached for, and why; `--retry` sends them again."""
+
+    async def work() -> None:
+        event_id = None
+        if event is not None:
+            try:
+                event_id = uuid.UUID(event)
+            except ValueError as exc:
+                raise ValidationError(f"{event!r} is not an event id") from exc
+        async with open_database() as db:
+            owner = await resolve_tenant(db, tenant) if tenant else None
+            if retry:
+                count = await retry_dead_letters(db, owner, event_id=event_id)
+                emit(as_json, {"ok": True, "requeued": count}, f"Queued {count} event(s) again.")
+                return
+            letters = await list_dead_letters(db, owner)
+        rows = [
+            {
+                "event_id": letter.event.id,
+                "tenant": letter.tenant_name,
+                "event_type": letter.event.event_type.value,
+                "severity": letter.event.severity.value,
+                "created_at": letter.event.created_at.isoformat(),
+                "reasons": letter.reasons,
+            }
+            for letter in letters
+            if event_id is None or letter.event.id == event_id
+        ]
+        human = "\n".join(
+            f"{letter.event.id} {letter.tenant_name} {letter.event.event_type.value} "
+            f"({letter.event.severity.value}) {letter.event.created_at:%Y-%m-%d %H:%M}\n  "
+            + "\n  ".join(letter.reasons)
+            for letter in letters
+            if event_id is None or letter.event.id == event_id
+        )
+        emit(as_json, {"ok": True, "dead_letters": rows}, human or "No dead letters.")
+
+    run_async(as_json, work)

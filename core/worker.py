@@ -1,0 +1,98 @@
+"""The worker: the notification dispatcher and the scheduled jobs of one process.
+
+APScheduler only ticks; every job claims its work in SQL (leases, SKIP LOCKED, advisory
+locks), so any number of worker processes may run against one database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from core.config import Settings
+from core.crypto import SecretBox
+from core.db.session import Database
+from core.notify.channels.telegram import TelegramSender
+from core.notify.digest import run_digest
+from core.notify.dispatcher import Dispatcher
+from core.notify.wiring import build_channels, close_channels
+from core.obligations.clock import run_obligation_clock
+from core.obligations.generation import run_obligation_generation
+from core.ssl.scheduler import run_ssl_round
+
+log = structlog.get_logger(__name__)
+
+GENERATION_EVERY = timedelta(hours=1)
+
+
+def _guarded(name: str, job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+    """A job that logs its failure instead of killing the scheduler; the next tick retries."""
+
+    async def run() -> None:
+        try:
+            result = await job()
+            log.debug("job finished", job=name, result=repr(result))
+        except Exception:
+            log.exception("job failed", job=name)
+
+    return run
+
+
+class Worker:
+    """Runs until `stop` is set, then lets in-flight work finish within the grace period."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        secrets: SecretBox,
+        telegram: TelegramSender | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.channels = build_channels(settings, telegram)
+        self.dispatcher = Dispatcher(db, settings, secrets, self.channels)
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+
+    def _schedule(self) -> None:
+        tick = self.settings.scheduler_tick_seconds
+        soon = datetime.now(UTC) + timedelta(seconds=1)
+        jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = [
+            ("ssl_round", lambda: run_ssl_round(self.db, self.settings), tick),
+            ("obligation_clock", lambda: run_obligation_clock(self.db), tick),
+            ("digest", lambda: run_digest(self.db, self.settings), tick),
+            (
+                "obligation_generation",
+                lambda: run_obligation_generation(self.db),
+                max(tick, GENERATION_EVERY.total_seconds()),
+            ),
+        ]
+        for name, job, every in jobs:
+            self.scheduler.add_job(
+                _guarded(name, job),
+                "interval",
+                seconds=every,
+                id=name,
+                next_run_time=soon,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(every),
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._schedule()
+        self.scheduler.start()
+        dispatching = asyncio.create_task(self.dispatcher.run(stop), name="dispatcher")
+        try:
+            await stop.wait()
+        finally:
+            self.scheduler.shutdown(wait=False)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(dispatching, self.settings.shutdown_grace_seconds)
+            await close_channels(self.channels)

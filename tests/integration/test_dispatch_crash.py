@@ -1,0 +1,99 @@
+"""Two real worker processes deliver 5,000 alerts; one is SIGKILLed mid-run.
+
+Afterwards every alert was delivered, and the only repeats the receiver saw (counted by
+idempotency key) are sends the killed worker made without living to record them: at most
+one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from core.crypto import SecretBox, generate_key
+from core.db.enums import NotificationStatus
+from core.db.migrate import migrate
+from core.db.session import Database
+from core.notify.models import NotificationDelivery, NotificationStep
+from tests.conftest import ScratchDatabases
+from tests.core.notify.conftest import WebhookReceiver
+from tests.notify_load import queue_alerts, webhook_tenant
+
+EVENTS = 5000
+BATCH = 100
+INTREX = [str(Path(sys.executable).with_name("intrex"))]
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*INTREX, "run", "--no-bot", "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+
+
+async def test_sigkilled_worker_loses_nothing(scratch: ScratchDatabases, tmp_path: Path) -> None:
+    target = await scratch.new_target()
+    assert (await migrate(target)).missing == []
+    db = Database(target.runtime_url, pool_size=2)
+    key = generate_key()
+    receiver = WebhookReceiver()
+    await receiver.start()
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        tenant, connector_id = await webhook_tenant(db, SecretBox([key]), receiver.url)
+        await queue_alerts(db, tenant, connector_id, EVENTS)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+        env |= {
+            "DATABASE_URL": target.runtime_url.render_as_string(hide_password=False),
+            "SECRET_KEYS": key,
+            "ALLOW_PRIVATE_TARGETS": "true",
+            "NOTIFY_BATCH_SIZE": str(BATCH),
+            "NOTIFY_LEASE_SECONDS": "4",
+            "NOTIFY_POLL_SECONDS": "0.2",
+            "SCHEDULER_TICK_SECONDS": "3600",
+            "LOG_LEVEL": "WARNING",
+        }
+        workers = [start_worker(env, tmp_path / f"worker{i}.log") for i in range(2)]
+
+        started = await receiver.wait_for(lambda: len(receiver.requests) >= EVENTS // 4, 60)
+        assert started, (tmp_path / "worker0.log").read_text()
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(timeout=10)
+        killed_at = len(receiver.requests)
+
+        await receiver.wait_for(lambda: len(receiver.by_key()) >= EVENTS, 120)
+        await asyncio.sleep(1)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=30)
+        await receiver.stop()
+
+    keys = receiver.by_key()
+    repeats = sum(count - 1 for count in keys.values())
+    assert killed_at < EVENTS, "the kill came after the work was done"
+    assert len(keys) == EVENTS, (tmp_path / "worker1.log").read_text()[-3000:]
+    assert repeats <= BATCH, repeats
+    assert workers[1].returncode == 0, (tmp_path / "worker1.log").read_text()[-3000:]
+    async with db.tenant_uow(tenant.id) as session:
+        unsent = await session.scalar(
+            select(func.count()).where(NotificationStep.status != NotificationStatus.sent)
+        )
+        recorded = await session.scalar(
+            select(func.count()).where(
+                NotificationDelivery.delivery_status == NotificationStatus.sent
+            )
+        )
+    await db.dispose()
+    assert unsent == 0
+    assert recorded == EVENTS
