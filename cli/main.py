@@ -91,6 +91,39 @@ def tenant_create(
     run_async(as_json, work)
 
 
+@tenant_app.command("set")
+def tenant_set(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id or unique name.")],
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
+    quiet_hours: Annotated[
+        str | None, typer.Option(help="Local window like 22:00-07:00, or off.")
+    ] = None,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Change a tenant's time zone or quiet hours."""
+
+    async def work() -> None:
+        async with open_database() as db:
+            updated = await tenancy.update_tenant(
+                db,
+                await tenancy.resolve_tenant(db, tenant),
+                timezone=timezone,
+                quiet_hours=quiet_hours,
+            )
+        window = (
+            f"{updated.quiet_hours_start:%H:%M}-{updated.quiet_hours_end:%H:%M}"
+            if updated.quiet_hours_start and updated.quiet_hours_end
+            else None
+        )
+        emit(
+            as_json,
+            {"ok": True, "name": updated.name, "timezone": updated.timezone, "quiet_hours": window},
+            f"{updated.name}: time zone {updated.timezone}, quiet hours {window or 'off'}",
+        )
+
+    run_async(as_json, work)
+
+
 @tenant_app.command("list")
 def tenant_list(as_json: bool = JSON_OPTION) -> None:
     """List tenants."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
@@ -45,3 +46,14 @@ def run_async(as_json: bool, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         fail(as_json, exc.message)
     except KeyboardInterrupt:
         fail(as_json, "interrupted", 130)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if os.environ.get("INTREX_DEBUG"):
+            raise
+        fail(
+            as_json,
+            f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+            "(run again with INTREX_DEBUG=1 for the traceback)",
+            70,
+        )

@@ -26,6 +26,8 @@ from core.db.target import DatabaseTarget, asyncpg_url
 from core.tenancy.models import Tenant
 from core.tenancy.service import create_tenant
 
+pytest_plugins = ["tests.peers"]
+
 
 @pytest.fixture(scope="session")
 def server_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:

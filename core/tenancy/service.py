@@ -11,7 +11,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -66,6 +66,56 @@ async def create_tenant(db: Database, name: str, timezone: str = "UTC") -> Tenan
     except IntegrityError as exc:
         raise ConflictError(f"a tenant named {name!r} already exists") from exc
     return tenant
+
+
+QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_quiet_hours(value: str) -> tuple[time | None, time | None]:
+    """`22:00-07:00` (local time; may cross midnight), or `off`."""
+    cleaned = value.strip().lower()
+    if cleaned in ("off", "none", ""):
+        return None, None
+    match = QUIET_HOURS.fullmatch(cleaned)
+    if not match:
+        raise ValidationError(f"quiet hours {value!r} must look like 22:00-07:00, or be off")
+    start = time(int(match.group(1)), int(match.group(2)))
+    end = time(int(match.group(3)), int(match.group(4)))
+    if start == end:
+        raise ValidationError("quiet hours must not start and end at the same time")
+    return start, end
+
+
+async def update_tenant(
+    db: Database,
+    tenant: Tenant,
+    *,
+    timezone: str | None = None,
+    quiet_hours: str | None = None,
+    user_id: int | None = None,
+) -> Tenant:
+    """Change a tenant's time zone or quiet hours (low and medium alerts wait through them)."""
+    new_timezone = validate_timezone(timezone) if timezone is not None else None
+    window = parse_quiet_hours(quiet_hours) if quiet_hours is not None else None
+    async with db.tenant_uow(tenant.id) as session:
+        current = await session.get_one(Tenant, tenant.id, with_for_update=True)
+        before = snapshot(current)
+        if new_timezone is not None:
+            current.timezone = new_timezone
+        if window is not None:
+            current.quiet_hours_start, current.quiet_hours_end = window
+        await session.flush()
+        await record(
+            session,
+            tenant_id=tenant.id,
+            action="tenant.update",
+            entity_type="tenant",
+            entity_id=tenant.id,
+            before=before,
+            after=snapshot(current),
+            user_id=user_id,
+        )
+    return current
 
 
 async def resolve_tenant(db: Database, reference: str) -> Tenant:

@@ -22,8 +22,8 @@ from core.db.migrate import migrate
 from core.db.session import Database
 from core.notify.models import NotificationDelivery, NotificationStep
 from tests.conftest import ScratchDatabases
-from tests.core.notify.conftest import WebhookReceiver
 from tests.notify_load import queue_alerts, webhook_tenant
+from tests.peers import WebhookReceiver
 
 EVENTS = 5000
 BATCH = 100

@@ -8,8 +8,9 @@ from core.crypto import SecretBox
 from core.db.enums import ConnectorType, NotificationStatus
 from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.dispatcher import Dispatcher
-from tests.core.notify.conftest import Clock, SmtpServer, WebhookReceiver, World
+from tests.core.notify.conftest import Clock, World
 from tests.core.notify.helpers import deliveries_of, emit, route
+from tests.peers import SmtpServer, WebhookReceiver
 
 MANAGER_MAIL = "manager@acme.example"
 

@@ -21,9 +21,10 @@ from core.notify.dispatcher import Dispatcher
 from core.notify.models import NotificationEvent
 from core.obligations.models import ObligationInstance, ObligationTemplate
 from core.tenancy.models import User
-from tests.core.notify.conftest import Clock, SmtpServer, World
+from tests.core.notify.conftest import Clock, World
 from tests.core.notify.test_channels import email_connector
 from tests.core.notify.test_escalation import add_user
+from tests.peers import SmtpServer
 
 
 async def add_obligation(world: World, title: str, due: date, status: ObligationStatus) -> None:

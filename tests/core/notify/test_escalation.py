@@ -23,9 +23,10 @@ from core.notify.models import Acknowledgement
 from core.notify.wiring import build_channels, close_channels
 from core.tenancy.models import Tenant, User, UserBranch
 from core.tenancy.service import create_branch
-from tests.core.notify.conftest import Clock, SmtpServer, WebhookReceiver, World
+from tests.core.notify.conftest import Clock, World
 from tests.core.notify.helpers import emit, event_of, route, steps_of, webhook
 from tests.core.notify.test_channels import email_connector
+from tests.peers import SmtpServer, WebhookReceiver
 
 
 async def add_user(world: World, role: AppRole, *, branch: bool, chat: int | None = None) -> User:

@@ -15,7 +15,7 @@ from core.notify.connectors import ConnectorSpec, add_connector, list_connectors
 from core.notify.dead_letters import list_dead_letters, retry_dead_letters
 from core.notify.dispatcher import Dispatcher
 from core.notify.wiring import build_channels, close_channels
-from tests.core.notify.conftest import Clock, WebhookReceiver, World
+from tests.core.notify.conftest import Clock, World
 from tests.core.notify.helpers import (
     WEBHOOK_SECRET,
     deliveries_of,
@@ -26,6 +26,7 @@ from tests.core.notify.helpers import (
     strict,
     webhook,
 )
+from tests.peers import WebhookReceiver
 
 
 async def test_delivered_signed_and_keyed(
