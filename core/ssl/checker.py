@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import socket
@@ -31,6 +32,7 @@ from core.ssl.certificates import CertificateFacts, read_certificate
 from core.ssl.hosts import HostPort, public_addresses
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 FAILURE_STATUSES = frozenset(
     {
@@ -272,6 +274,14 @@ class SslChecker:
             if probe.verify_failure is not None:
                 return self._unread_leaf(probe, probe.verify_failure)
             return self._timed_out(probe)
+        except Exception as exc:
+            # Whatever a strange server provokes, it must not take the round down with it.
+            log.warning("certificate check of %s failed unexpectedly", target, exc_info=True)
+            return self._outcome(
+                probe,
+                SslCheckStatus.handshake_failed,
+                detail=f"the check failed unexpectedly: {type(exc).__name__}: {exc}",
+            )
 
     async def _probe(self, probe: _Probe) -> CheckOutcome:
         target = probe.target

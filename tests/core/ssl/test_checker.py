@@ -271,3 +271,25 @@ async def test_unreadable_ca_file_is_refused_clearly(tmp_path: Path) -> None:
     bogus.write_text("not a certificate")
     with pytest.raises(ValidationError, match=r"SSL_CA_FILE .* cannot be loaded"):
         SslChecker.from_settings(Settings(ssl_ca_file=bogus))
+
+
+async def test_an_unexpected_error_fails_one_check_not_the_batch(pki: Pki, ports: Ports) -> None:
+    async def flaky(host: str, port: int) -> list[str]:
+        if host.startswith("broken"):
+            raise RuntimeError("resolver bug")
+        return LOOPBACK
+
+    settings = Settings(ssl_ca_file=pki.ca_file, allow_private_targets=True)
+    sturdy = SslChecker.from_settings(settings, resolver=flaky)
+    targets = [
+        HostPort(f"{name}.wild.intrex.test", ports.wildcard) for name in ("a", "broken", "b")
+    ]
+    outcomes = {
+        target.host: outcome
+        async for target, outcome in sturdy.check_each(targets, lambda target: target)
+    }
+    assert outcomes["a.wild.intrex.test"].status is SslCheckStatus.ok
+    assert outcomes["b.wild.intrex.test"].status is SslCheckStatus.ok
+    broken = outcomes["broken.wild.intrex.test"]
+    assert broken.status is SslCheckStatus.handshake_failed
+    assert broken.error_detail == "the check failed unexpectedly: RuntimeError: resolver bug"
