@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from core.db.models import GLOBAL_TABLES, Base
+from core.db.models import GLOBAL_TABLES, SYSTEM_TABLES, UNSCOPED_TABLES, Base
 from core.db.roles import (
     OWNER_ROLE,
     SYSTEM_ROLE,
@@ -171,8 +171,9 @@ async def _grant(conn: AsyncConnection, runtime_role: str, report: MigrationRepo
     tables = sorted(Base.metadata.tables)
     statements = runtime_grants(
         runtime_role,
-        tenant_tables=[t for t in tables if t not in GLOBAL_TABLES],
+        tenant_tables=[t for t in tables if t not in UNSCOPED_TABLES],
         global_tables=[t for t in tables if t in GLOBAL_TABLES],
+        system_tables=[t for t in tables if t in SYSTEM_TABLES],
     )
     for statement in statements:
         await conn.execute(text(statement))

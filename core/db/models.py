@@ -1,6 +1,7 @@
 """Every model in one import, so Alembic and the RLS tests see the whole schema."""
 
 from core.audit.models import ActivityLog
+from core.chat.models import ChatState
 from core.db.base import Base
 from core.notify.models import (
     Acknowledgement,
@@ -22,11 +23,17 @@ from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
 GLOBAL_TABLES = frozenset({"jurisdictions"})
 """Reference tables shared by all tenants: read by request paths, written only by the system."""
 
+SYSTEM_TABLES = frozenset({"chat_states"})
+"""Tables of no tenant that only the system path touches (request paths have no privilege)."""
+
+UNSCOPED_TABLES = GLOBAL_TABLES | SYSTEM_TABLES
+
 __all__ = [
     "Acknowledgement",
     "ActivityLog",
     "Base",
     "Branch",
+    "ChatState",
     "Connector",
     "Domain",
     "InviteCode",

@@ -136,7 +136,10 @@ async def can_become_owner(conn: AsyncConnection) -> bool:
 
 
 def runtime_grants(
-    runtime_role: str, tenant_tables: list[str], global_tables: list[str]
+    runtime_role: str,
+    tenant_tables: list[str],
+    global_tables: list[str],
+    system_tables: list[str] | None = None,
 ) -> list[str]:
     """The privileges the runtime and system roles need on a migrated schema."""
     runtime = quote_ident(runtime_role)
@@ -147,6 +150,8 @@ def runtime_grants(
         )
     for table in global_tables:
         statements.append(f"GRANT SELECT ON {table} TO {runtime}")
+        statements.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {SYSTEM_ROLE}")
+    for table in system_tables or []:
         statements.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {SYSTEM_ROLE}")
     statements.append(f"GRANT SELECT ON alembic_version TO {runtime}, {SYSTEM_ROLE}")
     statements.append(

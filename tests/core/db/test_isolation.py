@@ -17,14 +17,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from core.db.models import GLOBAL_TABLES, Base
+from core.db.models import GLOBAL_TABLES, SYSTEM_TABLES, UNSCOPED_TABLES, Base
 from core.db.roles import SYSTEM_ROLE
 from core.db.session import Database
 from core.db.target import DatabaseTarget
 from tests.factories import populate_tenant
 
 TABLES = sorted(Base.metadata.tables)
-TENANT_TABLES = [name for name in TABLES if name not in GLOBAL_TABLES]
+TENANT_TABLES = [name for name in TABLES if name not in UNSCOPED_TABLES]
 
 
 def tenant_column(table: str) -> str:
@@ -64,8 +64,8 @@ async def _in_tenant(conn: AsyncConnection, tenant_id: uuid.UUID) -> None:
 
 def test_every_table_is_covered() -> None:
     for name, table in Base.metadata.tables.items():
-        assert name in GLOBAL_TABLES or tenant_column(name) in table.c, (
-            f"{name} has no tenant column and is not declared global"
+        assert name in UNSCOPED_TABLES or tenant_column(name) in table.c, (
+            f"{name} has no tenant column and is not declared global or system-only"
         )
 
 
@@ -213,3 +213,16 @@ async def test_system_role_cannot_be_used_by_inheritance(target: DatabaseTarget)
             assert via_system is False
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("table", sorted(SYSTEM_TABLES))
+async def test_system_tables_are_closed_to_requests(
+    table: str, db: Database, as_runtime: AsyncConnection
+) -> None:
+    for statement in (f"SELECT * FROM {table}", f"DELETE FROM {table}"):
+        savepoint = await as_runtime.begin_nested()
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await as_runtime.execute(text(statement))
+        await savepoint.rollback()
+    async with db.system_uow() as session:
+        assert await session.scalar(text(f"SELECT count(*) >= 0 FROM {table}"))

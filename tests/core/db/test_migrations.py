@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from core.db.enums import ALL_ENUM_TYPES
 from core.db.migrate import alembic_config, downgrade, head_revision, migrate
-from core.db.models import GLOBAL_TABLES, Base
+from core.db.models import UNSCOPED_TABLES, Base
 from core.db.roles import OWNER_ROLE
 from core.db.target import DatabaseTarget
 from tests.conftest import ScratchDatabases
@@ -175,4 +175,4 @@ def test_models_declare_exactly_the_seed_enum_types() -> None:
 
 def test_every_table_is_tenant_scoped_or_declared_global() -> None:
     for name, table in Base.metadata.tables.items():
-        assert "tenant_id" in table.c or name in GLOBAL_TABLES or name == "tenants", name
+        assert "tenant_id" in table.c or name in UNSCOPED_TABLES or name == "tenants", name

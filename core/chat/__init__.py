@@ -1,0 +1,1 @@
+"""Conversation state of chat users, kept in PostgreSQL so restarts and replicas share it."""

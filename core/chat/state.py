@@ -1,0 +1,43 @@
+"""Reading and writing conversation state on the system path (upserts, one statement each)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from core.chat.models import ChatState
+from core.db.session import Database
+
+
+class ChatStateStore:
+    """Get and set a conversation's state and data by key."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def set_state(self, key: str, state: str | None) -> None:
+        await self._upsert(key, {"state": state})
+
+    async def set_data(self, key: str, data: dict[str, Any]) -> None:
+        await self._upsert(key, {"data": data})
+
+    async def get(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        async with self.db.system_uow() as session:
+            row = (
+                await session.execute(
+                    select(ChatState.state, ChatState.data).where(ChatState.key == key)
+                )
+            ).first()
+        if row is None:
+            return None, {}
+        return row[0], dict(row[1] or {})
+
+    async def _upsert(self, key: str, values: dict[str, Any]) -> None:
+        statement = insert(ChatState).values(key=key, **values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[ChatState.key], set_={**values, "updated_at": func.now()}
+        )
+        async with self.db.system_uow() as session:
+            await session.execute(statement)
