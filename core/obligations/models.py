@@ -36,6 +36,14 @@ from core.db.enums import (
 RECURRENCE_TYPES = ("none", "monthly", "quarterly", "semiannual", "annual")
 DEFAULT_REMINDER_LEAD_DAYS = (30, 14, 7, 1, 0)
 MAX_REMINDER_LEAD_DAYS = 366
+OPEN_PREDICATE = "status IN ('upcoming', 'due_today', 'overdue')"
+"""Open instances: what the dashboard's partial indexes cover.
+
+Partial indexes, because under row-level security the runtime role's planner cannot use
+`status` as an index condition of (tenant_id, status, due_at): enum equality is not
+leakproof, so it may only run after the policy's check. A predicate proven from the
+query still selects a partial index, and these hold only the few open rows.
+"""
 
 
 class Jurisdiction(Base):
@@ -108,6 +116,19 @@ class ObligationInstance(Base):
         ForeignKeyConstraint(["tenant_id", "waived_by_user_id"], ["users.tenant_id", "users.id"]),
         UniqueConstraint("template_id", "branch_id", "due_at"),
         Index("ix_obligation_instances_tenant_status_due", "tenant_id", "status", "due_at"),
+        Index(
+            "ix_obligation_instances_open_by_branch",
+            "tenant_id",
+            "branch_id",
+            "due_at",
+            postgresql_where=text(OPEN_PREDICATE),
+        ),
+        Index(
+            "ix_obligation_instances_open_due",
+            "tenant_id",
+            "due_at",
+            postgresql_where=text(OPEN_PREDICATE),
+        ),
         Index(
             "ix_obligation_instances_tenant_next_reminder",
             "tenant_id",

@@ -3,7 +3,11 @@
 Templates gain the series anchor, reminder lead days, an optional branch (one-branch rules
 from a CSV import) and a description. Instances gain the waive fields and the clock's
 `next_reminder_on`, and are unique per (template, branch, due date) so that generation can
-be repeated and run concurrently. A document is stored once per instance and content hash.
+be repeated and run concurrently. Two partial indexes over open instances, by tenant and
+by branch, serve the dashboard pages under row-level security, where the seed's
+(tenant_id, status, due_at) index cannot take `status` (enum equality is not leakproof);
+the seed index serves the clock's sweep on the system path. A document is stored once per
+instance and content hash.
 No new table, so row-level security is unchanged (the tables were secured in 0001).
 
 Revision ID: 0003
@@ -72,6 +76,20 @@ def upgrade() -> None:
         ["template_id", "branch_id", "due_at"],
     )
     op.create_index(
+        "ix_obligation_instances_open_by_branch",
+        "obligation_instances",
+        ["tenant_id", "branch_id", "due_at"],
+        unique=False,
+        postgresql_where=sa.text("status IN ('upcoming', 'due_today', 'overdue')"),
+    )
+    op.create_index(
+        "ix_obligation_instances_open_due",
+        "obligation_instances",
+        ["tenant_id", "due_at"],
+        unique=False,
+        postgresql_where=sa.text("status IN ('upcoming', 'due_today', 'overdue')"),
+    )
+    op.create_index(
         "ix_obligation_instances_tenant_next_reminder",
         "obligation_instances",
         ["tenant_id", "next_reminder_on"],
@@ -93,6 +111,8 @@ def downgrade() -> None:
         type_="unique",
     )
     op.drop_index("ix_obligation_instances_tenant_next_reminder", table_name="obligation_instances")
+    op.drop_index("ix_obligation_instances_open_due", table_name="obligation_instances")
+    op.drop_index("ix_obligation_instances_open_by_branch", table_name="obligation_instances")
     op.drop_constraint(
         op.f("uq_obligation_instances_template_id_branch_id_due_at"),
         "obligation_instances",
