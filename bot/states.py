@@ -1,0 +1,9 @@
+"""What a chat can be waiting for; stored in PostgreSQL so restarts and replicas agree."""
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class Flow(StatesGroup):
+    waiting_proof = State()
+    waiting_waive_reason = State()
+    waiting_ack_note = State()
