@@ -73,6 +73,10 @@ def days_phrase(days_left: int) -> str:
     return f"due in {days_left} day{'s' if days_left != 1 else ''}"
 
 
+def with_article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def help_text(role: AppRole, name: str | None) -> str:
     lines = [f"Hello{', ' + e(name) if name else ''}! You are {e(role.value.replace('_', ' '))}."]
     lines += HELP[role]

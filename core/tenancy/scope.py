@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.enums import AppRole
+from core.db.session import Database
 from core.tenancy.models import User, UserBranch
 
 
@@ -24,3 +25,12 @@ def in_scope(scope: frozenset[uuid.UUID] | None, branch_id: uuid.UUID | None) ->
     if scope is None:
         return True
     return branch_id is not None and branch_id in scope
+
+
+async def scope_of(db: Database, user: User) -> frozenset[uuid.UUID] | None:
+    """`branch_scope` in a unit of work of its own, for callers without a session."""
+    async with db.tenant_uow(user.tenant_id) as session:
+        current = await session.get(User, user.id)
+        if current is None or current.status != "active":
+            return frozenset()
+        return await branch_scope(session, current)

@@ -1,0 +1,28 @@
+"""Anything no other handler took: a short pointer, never silence."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from bot.texts import NOT_LINKED
+from core.tenancy.models import User
+
+
+async def unknown(message: Message, user: User | None) -> None:
+    if user is None:
+        await message.answer(NOT_LINKED)
+        return
+    await message.answer("I did not understand that. /help lists what I can do.")
+
+
+async def stale_button(callback: CallbackQuery) -> None:
+    await callback.answer("This button is no longer valid.", show_alert=True)
+
+
+def build_router() -> Router:
+    """A fresh router (one per dispatcher) with this feature's handlers."""
+    router = Router(name="fallback")
+    router.message.register(unknown)
+    router.callback_query.register(stale_button)
+    return router

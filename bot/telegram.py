@@ -1,0 +1,56 @@
+"""The `telegram_bot` connector: core's TelegramSender, fulfilled with aiogram."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+
+from bot.keyboards import alert_keyboard
+from bot.texts import e
+from core.notify.channels.base import DeliveryError, RenderedMessage
+
+MAX_INLINE_WAIT = 5.0
+"""A 429 asking for at most this many seconds is waited out here; longer ones are retried later."""
+
+
+class BotTelegramSender:
+    """Sends alerts with their Acknowledge buttons; maps Telegram's errors to retry or not."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send_alert(
+        self, chat_id: int, message: RenderedMessage, *, event_id: uuid.UUID, acknowledgeable: bool
+    ) -> None:
+        text = e(message.text)
+        markup = alert_keyboard(event_id) if acknowledgeable else None
+        for attempt in range(2):
+            try:
+                await self.bot.send_message(chat_id, text, reply_markup=markup)
+                return
+            except TelegramRetryAfter as exc:
+                if attempt == 0 and exc.retry_after <= MAX_INLINE_WAIT:
+                    await asyncio.sleep(exc.retry_after)
+                    continue
+                raise DeliveryError(
+                    f"Telegram rate limit: retry after {exc.retry_after}s", permanent=False
+                ) from exc
+            except TelegramForbiddenError as exc:
+                raise DeliveryError(
+                    f"the user blocked the bot: {exc.message}", permanent=True
+                ) from exc
+            except TelegramBadRequest as exc:
+                raise DeliveryError(f"Telegram refused: {exc.message}", permanent=True) from exc
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                raise DeliveryError(
+                    f"Telegram unavailable: {exc.message}", permanent=False
+                ) from exc
