@@ -114,6 +114,7 @@ async def one_run(target: DatabaseTarget, events: int, workers: int) -> dict[str
         "ALLOW_PRIVATE_TARGETS": "true",
         "NOTIFY_POLL_SECONDS": "0.05",
         "SCHEDULER_TICK_SECONDS": "3600",
+        "HTTP_PORT": "0",
         "LOG_LEVEL": "WARNING",
     }
     processes = [

@@ -10,6 +10,7 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand
 
+from bot.metrics import MetricsMiddleware
 from bot.middlewares import ContextMiddleware
 from bot.routers import all_routers
 from bot.storage import PostgresStorage
@@ -53,6 +54,7 @@ def create_dispatcher(
 ) -> Dispatcher:
     """Routers, middlewares and PostgreSQL-backed conversation state."""
     dispatcher = Dispatcher(storage=storage or PostgresStorage(db), ssl_resolver=ssl_resolver)
+    dispatcher.update.outer_middleware(MetricsMiddleware())
     dispatcher.update.outer_middleware(ContextMiddleware(db, settings))
     dispatcher.include_routers(*all_routers())
     return dispatcher

@@ -12,15 +12,14 @@ from cli.database import open_database, open_target
 from cli.notify import connector_app, notify_app, route_app
 from cli.obligations import import_app, obligations_app
 from cli.output import JSON_OPTION, emit, fail, run_async
+from cli.runtime import Services, run_services
 from cli.ssl import ssl_app
 from core.config import get_settings
 from core.crypto import generate_key, load_secret_box
-from core.db.migrate import ensure_schema, migrate
-from core.db.session import Database
+from core.db.migrate import migrate
 from core.logging import configure_logging
 from core.notify.connectors import rotate_connector_secrets
 from core.tenancy import service as tenancy
-from core.worker import Worker
 
 app = typer.Typer(
     name="intrex",
@@ -274,42 +273,37 @@ def run_command(
     ] = False,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Start Intrex: the database (embedded when no DATABASE_URL), the worker, what exists."""
+    """Start Intrex: the database (embedded without DATABASE_URL), bot, worker, HTTP server."""
+
+    def announce(services: Services) -> None:
+        skipped = "; ".join(f"{name}: {why}" for name, why in services.skipped.items())
+        emit(
+            as_json,
+            {
+                "ok": True,
+                "database": services.database,
+                "started": services.started,
+                "skipped": services.skipped,
+                "http_port": services.http_port,
+            },
+            f"Intrex is up on {services.database}: {', '.join(services.started)}."
+            + (f"\nNot started — {skipped}." if skipped else "")
+            + "\nPress Ctrl-C to stop.",
+        )
 
     async def work() -> None:
         stop = _stop_on_signals()
         settings = get_settings()
         configure_logging(settings)
         async with open_target(settings) as target:
-            await ensure_schema(target)
-            where = "embedded PostgreSQL" if target.embedded else "DATABASE_URL"
-            db = Database(target.runtime_url, pool_size=10)
-            started = ["database"]
-            tasks: list[asyncio.Task[None]] = []
-            if not no_worker:
-                box = load_secret_box(settings, embedded=target.embedded is not None)
-                worker = Worker(db, settings, box)
-                tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
-                started += ["scheduler", "dispatcher"]
-            not_built = ["bot", "http"]
-            emit(
-                as_json,
-                {
-                    "ok": True,
-                    "database": where,
-                    "started": started,
-                    "not_built_yet": not_built,
-                    "no_bot": no_bot,
-                    "no_worker": no_worker,
-                },
-                f"Intrex is up on {where}: {', '.join(started)}.\n"
-                f"Not built yet: {', '.join(not_built)}. Press Ctrl-C to stop.",
+            await run_services(
+                settings,
+                target,
+                stop,
+                bot_wanted=not no_bot,
+                worker_wanted=not no_worker,
+                announce=announce,
             )
-            try:
-                await stop.wait()
-                await asyncio.gather(*tasks)
-            finally:
-                await db.dispose()
 
     run_async(as_json, work)
 

@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     webhook_base_url: str | None = None
     webhook_secret: SecretStr | None = None
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=1, le=65535)
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    """0 picks a free port (tests, several local workers); the status line says which."""
 
     database_url: SecretStr | None = None
     database_admin_url: SecretStr | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,12 +19,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from core.config import Settings
 from core.crypto import SecretBox
 from core.db.session import Database
+from core.metrics import JOB_FAILURES, JOB_SECONDS, SSL_CHECKS
 from core.notify.channels.telegram import TelegramSender
 from core.notify.digest import run_digest
 from core.notify.dispatcher import Dispatcher
 from core.notify.wiring import build_channels, close_channels
 from core.obligations.clock import run_obligation_clock
 from core.obligations.generation import run_obligation_generation
+from core.ssl.checker import CheckOutcome
 from core.ssl.scheduler import run_ssl_round
 
 log = structlog.get_logger(__name__)
@@ -31,17 +34,28 @@ log = structlog.get_logger(__name__)
 GENERATION_EVERY = timedelta(hours=1)
 
 
-def _guarded(name: str, job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+def _guarded(
+    name: str, job: Callable[[], Awaitable[Any]], beat: Callable[[], None]
+) -> Callable[[], Awaitable[None]]:
     """A job that logs its failure instead of killing the scheduler; the next tick retries."""
 
     async def run() -> None:
+        beat()
+        started = time.perf_counter()
         try:
             result = await job()
             log.debug("job finished", job=name, result=repr(result))
         except Exception:
+            JOB_FAILURES.labels(name).inc()
             log.exception("job failed", job=name)
+        finally:
+            JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
 
     return run
+
+
+def _count(outcome: CheckOutcome) -> None:
+    SSL_CHECKS.labels(outcome.status.value).inc()
 
 
 class Worker:
@@ -59,14 +73,25 @@ class Worker:
         self.channels = build_channels(settings, telegram)
         self.dispatcher = Dispatcher(db, settings, secrets, self.channels)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.last_beat: float | None = None
+        """Monotonic time the scheduler last started a job: /healthz's sign of life."""
+
+    def beat(self) -> None:
+        self.last_beat = time.monotonic()
+
+    def alive(self) -> bool:
+        if self.last_beat is None:
+            return False
+        return time.monotonic() - self.last_beat < 3 * self.settings.scheduler_tick_seconds + 5
 
     def _schedule(self) -> None:
         tick = self.settings.scheduler_tick_seconds
         soon = datetime.now(UTC) + timedelta(seconds=1)
         jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = [
-            ("ssl_round", lambda: run_ssl_round(self.db, self.settings), tick),
+            ("ssl_round", lambda: run_ssl_round(self.db, self.settings, on_outcome=_count), tick),
             ("obligation_clock", lambda: run_obligation_clock(self.db), tick),
             ("digest", lambda: run_digest(self.db, self.settings), tick),
+            ("queue_gauges", self.dispatcher.measure_queue, min(tick, 15)),
             (
                 "obligation_generation",
                 lambda: run_obligation_generation(self.db),
@@ -75,7 +100,7 @@ class Worker:
         ]
         for name, job, every in jobs:
             self.scheduler.add_job(
-                _guarded(name, job),
+                _guarded(name, job, self.beat),
                 "interval",
                 seconds=every,
                 id=name,

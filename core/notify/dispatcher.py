@@ -32,6 +32,7 @@ from core.crypto import SecretBox
 from core.db.enums import ConnectorStatus, ConnectorType, NotificationStatus, Severity
 from core.db.session import Database
 from core.errors import IntrexError
+from core.metrics import DELIVERIES, QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
 from core.notify.channels.base import Channel, Delivery, DeliveryError
 from core.notify.models import Connector, NotificationDelivery, NotificationEvent, NotificationStep
 from core.notify.quiet import quiet_until
@@ -158,6 +159,23 @@ class Dispatcher:
         self.clock = clock
         self.rng = rng or random.Random()
         self._send_slots = asyncio.Semaphore(settings.notify_concurrency)
+
+    async def measure_queue(self) -> None:
+        """Refresh the queue gauges: due steps not yet sent, and how long the oldest has waited."""
+        now = self.clock()
+        async with self.db.system_uow() as session:
+            depth, oldest = (
+                await session.execute(
+                    text(
+                        "SELECT count(*), min(next_attempt_at) FROM notification_steps "
+                        "WHERE status IN ('queued', 'failed', 'processing') "
+                        "AND next_attempt_at <= :now"
+                    ),
+                    {"now": now},
+                )
+            ).one()
+        QUEUE_DEPTH.set(depth)
+        QUEUE_OLDEST_SECONDS.set((now - oldest).total_seconds() if oldest else 0)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until `stop` is set; the batch in hand is finished and recorded first."""
@@ -335,9 +353,11 @@ class Dispatcher:
             if error is None:
                 status, next_at = NotificationStatus.sent, outcome.finished_at
                 report.sent += 1
+                DELIVERIES.labels(outcome.claimed.connector_type.value, "sent").inc()
             elif error.permanent or outcome.attempt_no >= max_attempts:
                 status, next_at = NotificationStatus.dead_letter, outcome.finished_at
                 report.dead += 1
+                DELIVERIES.labels(outcome.claimed.connector_type.value, "dead_letter").inc()
             else:
                 delay = backoff_seconds(
                     outcome.attempt_no,
@@ -348,6 +368,7 @@ class Dispatcher:
                 status = NotificationStatus.failed
                 next_at = outcome.finished_at + timedelta(seconds=delay)
                 report.retried += 1
+                DELIVERIES.labels(outcome.claimed.connector_type.value, "retry").inc()
             step_updates.append(
                 {
                     "step_id": step.id,

@@ -6,6 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +189,7 @@ def test_run_reports_what_it_started_and_stops_on_sigterm(
 
     process = subprocess.Popen(
         [*INTREX, "run", "--json"],
-        env=server_env,
+        env=server_env | {"HTTP_PORT": "0", "SCHEDULER_TICK_SECONDS": "1"},
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -195,10 +198,33 @@ def test_run_reports_what_it_started_and_stops_on_sigterm(
     try:
         assert process.stdout is not None
         status = json.loads(process.stdout.readline())
-        assert status["started"] == ["database", "scheduler", "dispatcher"]
-        assert "bot" in status["not_built_yet"]
+        assert status["started"][:2] == ["scheduler", "dispatcher"]
+        assert status["skipped"]["bot"].startswith("BOT_TOKEN is not set")
+        base = f"http://127.0.0.1:{status['http_port']}"
+        health = _get_json(f"{base}/healthz", until=lambda body: body.get("scheduler") == "ok")
+        assert health == {"database": "ok", "scheduler": "ok", "started": status["started"]}
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        assert "intrex_job_seconds_count" in metrics
+        assert server_env["SECRET_KEYS"] not in metrics
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def _get_json(
+    url: str, until: Callable[[dict[str, Any]], bool], seconds: float = 20
+) -> dict[str, Any]:
+    """GET a JSON document, again until `until` holds (the scheduler needs a tick)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                body: dict[str, Any] = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read())
+        if until(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)

@@ -59,6 +59,7 @@ async def test_sigkilled_worker_loses_nothing(scratch: ScratchDatabases, tmp_pat
             "NOTIFY_LEASE_SECONDS": "4",
             "NOTIFY_POLL_SECONDS": "0.2",
             "SCHEDULER_TICK_SECONDS": "3600",
+            "HTTP_PORT": "0",
             "LOG_LEVEL": "WARNING",
         }
         workers = [start_worker(env, tmp_path / f"worker{i}.log") for i in range(2)]
