@@ -7,7 +7,6 @@ admin URL), else an embedded PostgreSQL in a temporary folder.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 import uuid
@@ -71,9 +70,7 @@ async def scratch_database(server_url: URL) -> AsyncIterator[DatabaseTarget]:
         await autocommit(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """The value at `fraction` (0-1) of the sorted values, interpolated."""
-    if len(values) == 1:
-        return values[0]
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[max(0, min(98, round(fraction * 100) - 1))]
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile: the sample at `fraction` (0-1) of the sorted samples."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]

@@ -17,32 +17,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
-from core.db.embedded import EmbeddedPostgres
+from bench.common import autocommit, percentile, server
 from core.db.migrate import migrate
 from core.db.roles import DEFAULT_RUNTIME_ROLE
 from core.db.session import Database
-from core.db.target import DatabaseTarget, asyncpg_url
+from core.db.target import DatabaseTarget
 from core.obligations.clock import SWEEP_SQL, sweep_statuses
 from core.obligations.schedule import tenant_today
 from core.obligations.service import open_obligations_query
@@ -66,31 +62,6 @@ RESET = text(
     "UPDATE obligation_instances SET status = 'upcoming' "
     "WHERE tenant_id = :tenant AND status IN ('due_today', 'overdue')"
 )
-
-
-@asynccontextmanager
-async def server() -> AsyncIterator[URL]:
-    configured = os.environ.get("INTREX_BENCH_DATABASE_URL") or os.environ.get(
-        "INTREX_TEST_DATABASE_URL"
-    )
-    if configured:
-        yield asyncpg_url(configured)
-        return
-    with tempfile.TemporaryDirectory(prefix="intrex-bench-") as folder:
-        embedded = EmbeddedPostgres(Path(folder))
-        try:
-            yield embedded.start()
-        finally:
-            embedded.stop()
-
-
-async def autocommit(url: URL, statement: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def load(admin: AsyncEngine, branches: int, instances: int, today: date) -> uuid.UUID:
@@ -191,11 +162,6 @@ async def reset(admin: AsyncEngine, tenant_id: uuid.UUID) -> None:
     async with admin.begin() as conn:
         await conn.execute(RESET, {"tenant": tenant_id})
     await vacuum(admin)
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def literal_sql(query: Any) -> str:

@@ -19,7 +19,7 @@ from bot.replies import edit_or_answer, refuse
 from bot.states import Flow
 from bot.texts import STATUS_MARK, days_phrase, e, local_time
 from core.config import Settings
-from core.db.enums import AppRole
+from core.db.enums import AppRole, ObligationStatus
 from core.db.session import Database
 from core.errors import IntrexError
 from core.obligations.documents import human_size
@@ -36,6 +36,7 @@ from core.tenancy.models import Tenant, User
 
 PAGE_SIZE = 5
 MANAGERS = frozenset({AppRole.head_office_admin, AppRole.branch_manager})
+CLOSED = frozenset({ObligationStatus.completed, ObligationStatus.waived})
 ALLOWED_PROOF = "PDF, JPEG, PNG, WebP, HEIC, DOCX or XLSX"
 
 
@@ -191,8 +192,8 @@ async def ask_for_proof(
     except IntrexError as exc:
         await refuse(callback, exc.message)
         return
-    if not found.can_complete and not found.obligation.proof_required and not found.can_reopen:
-        await refuse(callback, "This obligation is closed.")
+    if found.obligation.status in CLOSED:
+        await refuse(callback, f"This obligation is already {found.obligation.status.value}.")
         return
     await state.set_state(Flow.waiting_proof)
     await state.set_data({"instance_id": found.obligation.id.hex})
