@@ -226,28 +226,30 @@ class SslChecker:
     ) -> AsyncIterator[tuple[T, CheckOutcome]]:
         """Check every item, yielding each with its outcome as it finishes.
 
-        At most `concurrency` items are taken from `items` ahead of their results, so
-        memory stays bounded however long the input is.
+        `concurrency` workers take items one at a time, so no more than that many are
+        taken ahead of their results and memory stays bounded however long the input is.
+        If `items` itself fails (a claim query, say), the checks already running finish
+        and are yielded, then the error is raised.
         """
-        pending: asyncio.Queue[T | None] = asyncio.Queue(maxsize=self.concurrency)
+        source = _as_async(items)
+        taking = asyncio.Lock()
         finished: asyncio.Queue[tuple[T, CheckOutcome] | None] = asyncio.Queue()
-
-        async def feed() -> None:
-            if isinstance(items, AsyncIterable):
-                async for item in items:
-                    await pending.put(item)
-            else:
-                for item in items:
-                    await pending.put(item)
-            for _ in range(self.concurrency):
-                await pending.put(None)
+        failures: list[Exception] = []
 
         async def work() -> None:
-            while (item := await pending.get()) is not None:
-                finished.put_nowait((item, await self.check(target_of(item))))
-            finished.put_nowait(None)
+            try:
+                while True:
+                    async with taking:
+                        try:
+                            item = await anext(source)
+                        except StopAsyncIteration:
+                            return
+                    finished.put_nowait((item, await self.check(target_of(item))))
+            except Exception as exc:
+                failures.append(exc)
+            finally:
+                finished.put_nowait(None)
 
-        feeder = asyncio.create_task(feed())
         workers = [asyncio.create_task(work()) for _ in range(self.concurrency)]
         running = len(workers)
         try:
@@ -257,11 +259,12 @@ class SslChecker:
                     running -= 1
                 else:
                     yield entry
-            await feeder
+            if failures:
+                raise failures[0]
         finally:
-            for task in (feeder, *workers):
+            for task in workers:
                 task.cancel()
-            await asyncio.gather(feeder, *workers, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
 
     async def _check(self, target: HostPort) -> CheckOutcome:
         probe = _Probe(target)
@@ -456,6 +459,15 @@ class SslChecker:
             error_detail=detail,
             address=probe.address,
         )
+
+
+async def _as_async(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
 
 
 def _verified_context(ca_file: Path | None) -> ssl.SSLContext:

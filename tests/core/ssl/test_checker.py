@@ -7,6 +7,7 @@ an injected table, so nothing is written to the system's resolver configuration.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -293,3 +294,20 @@ async def test_an_unexpected_error_fails_one_check_not_the_batch(pki: Pki, ports
     broken = outcomes["broken.wild.intrex.test"]
     assert broken.status is SslCheckStatus.handshake_failed
     assert broken.error_detail == "the check failed unexpectedly: RuntimeError: resolver bug"
+
+
+async def test_a_failing_source_raises_after_the_running_checks(pki: Pki, ports: Ports) -> None:
+    async def two_then_broken() -> AsyncIterator[HostPort]:
+        yield HostPort("a.wild.intrex.test", ports.wildcard)
+        yield HostPort("b.wild.intrex.test", ports.wildcard)
+        raise ConnectionError("claim query failed")
+
+    seen: list[str] = []
+
+    async def consume() -> None:
+        async for target, _ in checker(pki).check_each(two_then_broken(), lambda t: t):
+            seen.append(target.host)
+
+    with pytest.raises(ConnectionError, match="claim query failed"):
+        await asyncio.wait_for(consume(), timeout=5)
+    assert sorted(seen) == ["a.wild.intrex.test", "b.wild.intrex.test"]
