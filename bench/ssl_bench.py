@@ -1,6 +1,6 @@
 """Certificate-check throughput: the scheduler's round against one loopback TLS server.
 
-    .venv/bin/python bench/ssl_bench.py [--names N] [--openssl-seconds S]
+    .venv/bin/python bench/ssl_bench.py [--names N] [--concurrency C] [--openssl-seconds S]
 
 It starts one TLS server on 127.0.0.1 (its own process) with a wildcard certificate from
 a throwaway CA, registers N distinct names under that wildcard in a fresh database, and
@@ -98,7 +98,9 @@ def openssl_rate(port: int, seconds: int) -> tuple[float, str]:
     return int(found.group(1)) / elapsed, f"{found.group(1)} handshakes in {elapsed:.2f} s"
 
 
-async def run_round(names: int, port: int, ca_file: Path, workdir: Path) -> dict[str, float]:
+async def run_round(
+    names: int, port: int, ca_file: Path, workdir: Path, concurrency: int | None
+) -> dict[str, float]:
     from sqlalchemy import insert
 
     from core.config import Settings
@@ -126,6 +128,8 @@ async def run_round(names: int, port: int, ca_file: Path, workdir: Path) -> dict
                     ]
                     await session.execute(insert(Domain), rows)
             settings = Settings(ssl_ca_file=ca_file, allow_private_targets=True)
+            if concurrency is not None:
+                settings.ssl_concurrency = concurrency
             latencies: list[float] = []
 
             def observe(outcome: CheckOutcome) -> None:
@@ -175,6 +179,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--names", type=int, default=2000, help="distinct names to check")
     parser.add_argument("--openssl-seconds", type=int, default=5)
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="SSL_CONCURRENCY (default: settings)"
+    )
     parser.add_argument("--serve", nargs=2, metavar=("CERT", "KEY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -184,7 +191,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="intrex-ssl-bench-"))
     server, port, ca_file = start_server(workdir)
     try:
-        figures = asyncio.run(run_round(args.names, port, ca_file, workdir))
+        figures = asyncio.run(run_round(args.names, port, ca_file, workdir, args.concurrency))
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rate, how = openssl_rate(port, args.openssl_seconds)
     finally:

@@ -226,32 +226,39 @@ class SslChecker:
     ) -> AsyncIterator[tuple[T, CheckOutcome]]:
         """Check every item, yielding each with its outcome as it finishes.
 
-        `concurrency` workers take items one at a time, so no more than that many are
-        taken ahead of their results and memory stays bounded however long the input is.
-        If `items` itself fails (a claim query, say), the checks already running finish
-        and are yielded, then the error is raised.
+        A feeder takes items while fewer than `concurrency` wait for a worker, so memory
+        stays bounded however long the input is. If `items` itself fails (a claim query,
+        say), the checks already taken finish and are yielded, then the error is raised.
         """
-        source = _as_async(items)
-        taking = asyncio.Lock()
+        room = asyncio.Semaphore(self.concurrency)
+        pending: asyncio.Queue[T | None] = asyncio.Queue()
         finished: asyncio.Queue[tuple[T, CheckOutcome] | None] = asyncio.Queue()
         failures: list[Exception] = []
 
+        async def feed() -> None:
+            try:
+                async for item in _as_async(items):
+                    await room.acquire()
+                    pending.put_nowait(item)
+            except Exception as exc:
+                failures.append(exc)
+            finally:
+                for _ in range(self.concurrency):
+                    pending.put_nowait(None)
+
         async def work() -> None:
             try:
-                while True:
-                    async with taking:
-                        try:
-                            item = await anext(source)
-                        except StopAsyncIteration:
-                            return
+                while (item := await pending.get()) is not None:
+                    room.release()
                     finished.put_nowait((item, await self.check(target_of(item))))
             except Exception as exc:
                 failures.append(exc)
             finally:
                 finished.put_nowait(None)
 
-        workers = [asyncio.create_task(work()) for _ in range(self.concurrency)]
-        running = len(workers)
+        tasks = [asyncio.create_task(feed())]
+        tasks += [asyncio.create_task(work()) for _ in range(self.concurrency)]
+        running = self.concurrency
         try:
             while running:
                 entry = await finished.get()
@@ -262,9 +269,9 @@ class SslChecker:
             if failures:
                 raise failures[0]
         finally:
-            for task in workers:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _check(self, target: HostPort) -> CheckOutcome:
         probe = _Probe(target)
