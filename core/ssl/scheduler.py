@@ -70,7 +70,12 @@ async def claim_due(
     token: uuid.UUID,
     limit: int,
 ) -> list[ClaimedDomain]:
-    """Take the lease on up to `limit` due, unclaimed domains of any tenant (system path)."""
+    """Take the lease on up to `limit` due, unclaimed domains of any tenant (system path).
+
+    Due means due at `now`, the round's clock; the lease runs from the moment of the claim
+    (or `now`, if later), so a batch claimed late in a long round is still covered.
+    """
+    lease_start = max(now, datetime.now(UTC))
     due = (
         select(Domain.id)
         .where(
@@ -84,7 +89,7 @@ async def claim_due(
     claim = (
         update(Domain)
         .where(Domain.id.in_(due.scalar_subquery()))
-        .values(claimed_until=now + lease, claim_token=token)
+        .values(claimed_until=lease_start + lease, claim_token=token)
         .returning(Domain.id, Domain.tenant_id, Domain.hostname, Domain.port)
         .execution_options(synchronize_session=False)
     )

@@ -168,3 +168,26 @@ async def test_removed_domain_mid_round_is_skipped(
     report = await run_ssl_round(private_db, ssl_settings, now=now, resolver=remove_while_checking)
     assert (report.claimed, report.recorded, report.lost_claims) == (2, 1, 1)
     assert set(await _results_per_domain(private_db, tenant)) == {kept.id}
+
+
+async def test_a_late_claim_in_a_long_round_is_leased_from_the_claim(
+    private_db: Database, ssl_settings: Settings, good_port: int
+) -> None:
+    tenant = await _tenant_with_domains(private_db, 1, good_port)
+    async with private_db.tenant_uow(tenant.id) as session:
+        [domain] = await session.scalars(select(Domain))
+        domain.next_check_at = datetime.now(UTC) - timedelta(hours=2)
+    round_started = datetime.now(UTC) - timedelta(hours=1)
+    lease = lease_for(ssl_settings, 10)
+    before = datetime.now(UTC)
+    [claimed] = await claim_due(
+        private_db, now=round_started, lease=lease, token=uuid.uuid4(), limit=10
+    )
+    [held] = await _domains(private_db, tenant)
+    assert held.claimed_until is not None
+    assert held.claimed_until >= before + lease, "not round_started + lease, long gone"
+    again = await claim_due(
+        private_db, now=datetime.now(UTC), lease=lease, token=uuid.uuid4(), limit=10
+    )
+    assert again == [], "another replica cannot take it while the lease runs"
+    assert claimed.id == held.id
