@@ -7,7 +7,6 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand
 
 from bot.metrics import MetricsMiddleware
@@ -49,13 +48,17 @@ def create_dispatcher(
     db: Database,
     settings: Settings,
     *,
-    storage: BaseStorage | None = None,
+    storage: PostgresStorage | None = None,
     ssl_resolver: Resolver | None = None,
 ) -> Dispatcher:
     """Routers, middlewares and PostgreSQL-backed conversation state."""
-    dispatcher = Dispatcher(storage=storage or PostgresStorage(db), ssl_resolver=ssl_resolver)
+    conversations = storage or PostgresStorage(db)
+    dispatcher = Dispatcher(storage=conversations, disable_fsm=True, ssl_resolver=ssl_resolver)
     dispatcher.update.outer_middleware(MetricsMiddleware())
-    dispatcher.update.outer_middleware(ContextMiddleware(db, settings))
+    dispatcher.update.outer_middleware(
+        ContextMiddleware(db, settings, dispatcher.fsm, conversations)
+    )
+    dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.include_routers(*all_routers())
     return dispatcher
 

@@ -6,13 +6,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.types import User as TelegramUser
 
+from bot.storage import PostgresStorage
 from bot.texts import NOT_LINKED
+from core.chat.context import load_chat_context
 from core.config import Settings
 from core.db.session import Database
-from core.tenancy.service import find_linked_user
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -22,18 +24,27 @@ class ContextMiddleware(BaseMiddleware):
 
     The user is looked up afresh for every update, so a disabled user or a changed role
     takes effect at once; each core service then re-checks scope in its own transaction.
+    The same statement reads the conversation state, which primes the FSM storage.
     """
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, fsm: FSMContextMiddleware, storage: PostgresStorage
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.fsm = fsm
+        self.storage = storage
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         data["db"] = self.db
         data["settings"] = self.settings
         sender: TelegramUser | None = data.get("event_from_user")
-        identity = await find_linked_user(self.db, sender.id) if sender else None
-        data["user"], data["tenant"] = identity if identity else (None, None)
+        conversation = self.fsm.resolve_event_context(data["bot"], data)
+        keys = self.storage.keys_for(conversation.key) if conversation else None
+        loaded = await load_chat_context(self.db, sender.id if sender else None, list(keys or ()))
+        if keys:
+            self.storage.prime(loaded.states, keys)
+        data["user"], data["tenant"] = loaded.user, loaded.tenant
         return await handler(event, data)
 
 

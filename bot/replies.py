@@ -31,6 +31,11 @@ async def edit_or_answer(
 async def refuse(event: Message | CallbackQuery, reason: str) -> None:
     """A refusal: a pop-up on a button press, a reply to a message; text always escaped."""
     if isinstance(event, CallbackQuery):
-        await event.answer(reason[:200], show_alert=True)
+        await event.answer(clip(reason, 200), show_alert=True)
     else:
-        await event.answer(e(reason))
+        await event.answer(e(clip(reason, 3000)))
+
+
+def clip(text: str, limit: int) -> str:
+    """Telegram caps messages (4096) and pop-ups (200); a refusal quoting input must fit."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -14,6 +14,7 @@ from core.db.enums import AppRole, SslCheckStatus
 from core.db.session import Database
 from core.errors import IntrexError
 from core.ssl.checker import CheckOutcome, Resolver
+from core.ssl.hosts import parse_host_port
 from core.ssl.service import add_domain, check_now, list_domains, remove_domain
 from core.tenancy.models import Tenant, User
 from core.tenancy.scope import scope_of
@@ -85,8 +86,9 @@ async def add(
     if not 1 <= len(parts) <= 2:
         await refuse(message, "Usage: /adddomain HOST[:PORT] [BRANCH_CODE]")
         return
-    await message.answer(f"Checking {e(parts[0])}…")
     try:
+        target = parse_host_port(parts[0])
+        await message.answer(f"Checking {e(target)}…")
         checked = await add_domain(
             db,
             tenant,
@@ -99,12 +101,9 @@ async def add(
     except IntrexError as exc:
         await refuse(message, exc.message)
         return
-    assert checked.domain is not None
-    target = checked.domain.hostname
-    if checked.domain.port != 443:
-        target += f":{checked.domain.port}"
     await message.answer(
-        "Now monitoring. First check:\n" + outcome_text(target, checked.outcome, tenant.timezone)
+        "Now monitoring. First check:\n"
+        + outcome_text(str(target), checked.outcome, tenant.timezone)
     )
 
 

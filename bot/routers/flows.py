@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.callbacks import CancelButton
 from bot.keyboards import cancel_keyboard, complete_now
 from bot.middlewares import LinkedOnlyMiddleware
-from bot.replies import edit_or_answer, refuse
+from bot.replies import clip, edit_or_answer, refuse
 from bot.routers.alerts import acknowledged_line, mark_alert_message
 from bot.states import Flow
 from bot.texts import e
@@ -58,7 +58,7 @@ async def receive_proof(
         assert downloaded is not None
         result = await attach_document(db, user, instance_id, filename, downloaded.read())
     except IntrexError as exc:
-        await message.answer(e(exc.message), reply_markup=cancel_keyboard())
+        await message.answer(e(clip(exc.message, 3000)), reply_markup=cancel_keyboard())
         return
     await state.clear()
     await message.answer(
@@ -82,7 +82,7 @@ async def receive_waive_reason(
     try:
         result = await waive_obligation(db, user, instance_id, message.text or "")
     except IntrexError as exc:
-        await message.answer(e(exc.message), reply_markup=cancel_keyboard())
+        await message.answer(e(clip(exc.message, 3000)), reply_markup=cancel_keyboard())
         return
     await state.clear()
     text = f"✋ Waived: <b>{e(result.obligation.title)}</b> ({e(result.obligation.branch_code)})"
@@ -108,7 +108,7 @@ async def receive_ack_note(
             note=message.text,
         )
     except IntrexError as exc:
-        await message.answer(e(exc.message), reply_markup=cancel_keyboard())
+        await message.answer(e(clip(exc.message, 3000)), reply_markup=cancel_keyboard())
         return
     await state.clear()
     line = acknowledged_line(result, tenant.timezone)

@@ -6,6 +6,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import Message
 
+from bot.replies import clip
 from bot.texts import NOT_LINKED, e, help_text
 from core.db.session import Database
 from core.errors import IntrexError
@@ -34,7 +35,7 @@ async def start(
             ),
         )
     except IntrexError as exc:
-        await message.answer(e(exc.message))
+        await message.answer(e(clip(exc.message, 3000)))
         return
     await message.answer("✅ Linked! " + help_text(linked.role, linked.full_name))
 

@@ -15,7 +15,7 @@ from bot.keyboards import (
     proof_then_complete,
 )
 from bot.middlewares import LinkedOnlyMiddleware
-from bot.replies import edit_or_answer, refuse
+from bot.replies import clip, edit_or_answer, refuse
 from bot.states import Flow
 from bot.texts import STATUS_MARK, days_phrase, e, local_time
 from core.config import Settings
@@ -154,7 +154,9 @@ async def complete(
     except IntrexError as exc:
         if "needs proof" in exc.message:
             await callback.answer("Upload the proof first.", show_alert=False)
-            await edit_or_answer(callback, e(exc.message), proof_then_complete(instance_id))
+            await edit_or_answer(
+                callback, e(clip(exc.message, 3000)), proof_then_complete(instance_id)
+            )
             return
         await refuse(callback, exc.message)
         return
