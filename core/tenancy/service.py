@@ -345,19 +345,3 @@ async def redeem_invite(
             "This Telegram account or email is already linked to an Intrex user."
         ) from exc
     return user
-
-
-async def find_linked_user(db: Database, telegram_user_id: int) -> tuple[User, Tenant] | None:
-    """The active user a Telegram account is linked to, and their tenant (the system path).
-
-    Every chat update starts here: the tenant is not known until the user is.
-    """
-    async with db.system_uow() as session:
-        row = (
-            await session.execute(
-                select(User, Tenant)
-                .join(Tenant, Tenant.id == User.tenant_id)
-                .where(User.telegram_user_id == telegram_user_id, User.status == "active")
-            )
-        ).first()
-    return None if row is None else (row[0], row[1])
