@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 from aiogram import BaseMiddleware
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject
@@ -45,7 +46,13 @@ class ContextMiddleware(BaseMiddleware):
         if keys:
             self.storage.prime(loaded.states, keys)
         data["user"], data["tenant"] = loaded.user, loaded.tenant
-        return await handler(event, data)
+        update = data.get("event_update")
+        with structlog.contextvars.bound_contextvars(
+            update_id=getattr(update, "update_id", None),
+            tenant_id=str(loaded.tenant.id) if loaded.tenant else None,
+            user_id=loaded.user.id if loaded.user else None,
+        ):
+            return await handler(event, data)
 
 
 class LinkedOnlyMiddleware(BaseMiddleware):

@@ -7,7 +7,6 @@ locks), so any number of worker processes may run against one database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -35,21 +34,33 @@ GENERATION_EVERY = timedelta(hours=1)
 
 
 def _guarded(
-    name: str, job: Callable[[], Awaitable[Any]], beat: Callable[[], None]
+    name: str,
+    job: Callable[[], Awaitable[Any]],
+    beat: Callable[[], None],
+    running: set[asyncio.Task[Any]],
 ) -> Callable[[], Awaitable[None]]:
-    """A job that logs its failure instead of killing the scheduler; the next tick retries."""
+    """A job that logs its failure instead of killing the scheduler; the next tick retries.
+
+    Each run is registered in `running` so a stopping worker can let it finish.
+    """
 
     async def run() -> None:
         beat()
+        task = asyncio.current_task()
+        if task is not None:
+            running.add(task)
         started = time.perf_counter()
-        try:
-            result = await job()
-            log.debug("job finished", job=name, result=repr(result))
-        except Exception:
-            JOB_FAILURES.labels(name).inc()
-            log.exception("job failed", job=name)
-        finally:
-            JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
+        with structlog.contextvars.bound_contextvars(job=name):
+            try:
+                result = await job()
+                log.debug("job finished", result=repr(result))
+            except Exception:
+                JOB_FAILURES.labels(name).inc()
+                log.exception("job failed")
+            finally:
+                JOB_SECONDS.labels(name).observe(time.perf_counter() - started)
+                if task is not None:
+                    running.discard(task)
 
     return run
 
@@ -73,6 +84,7 @@ class Worker:
         self.channels = build_channels(settings, telegram)
         self.dispatcher = Dispatcher(db, settings, secrets, self.channels)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.running: set[asyncio.Task[Any]] = set()
         self.last_beat: float | None = None
         """Monotonic time the scheduler last started a job: /healthz's sign of life."""
 
@@ -100,7 +112,7 @@ class Worker:
         ]
         for name, job, every in jobs:
             self.scheduler.add_job(
-                _guarded(name, job, self.beat),
+                _guarded(name, job, self.beat, self.running),
                 "interval",
                 seconds=every,
                 id=name,
@@ -117,7 +129,20 @@ class Worker:
         try:
             await stop.wait()
         finally:
-            self.scheduler.shutdown(wait=False)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(dispatching, self.settings.shutdown_grace_seconds)
-            await close_channels(self.channels)
+            await self._drain(dispatching)
+
+    async def _drain(self, dispatching: asyncio.Task[None]) -> None:
+        """Stop ticking; let the dispatcher's batch and running jobs finish, within the grace.
+
+        What is still running when the grace ends is cancelled: the dispatcher then hands its
+        claims back at once; a certificate round's claims expire with their lease.
+        """
+        self.scheduler.shutdown(wait=False)
+        pending = {dispatching, *self.running}
+        _, unfinished = await asyncio.wait(pending, timeout=self.settings.shutdown_grace_seconds)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            log.warning("stopped with work unfinished", tasks=len(unfinished))
+            await asyncio.wait(unfinished, timeout=5)
+        await close_channels(self.channels)

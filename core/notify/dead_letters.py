@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, text, update
 
 from core.audit import record
+from core.clock import utc_now
 from core.db.enums import NotificationStatus
 from core.db.session import Database
 from core.errors import NotFoundError
@@ -71,7 +72,7 @@ async def retry_dead_letters(
     now: datetime | None = None,
 ) -> int:
     """Queue dead events again: failed steps start over; events without steps are re-routed."""
-    moment = now or datetime.now(UTC)
+    moment = utc_now(now)
     async with db.system_uow() as session:
         query = select(NotificationEvent).where(
             NotificationEvent.status == NotificationStatus.dead_letter

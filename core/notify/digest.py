@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utc_now
 from core.config import Settings
 from core.db.enums import NotificationEventType, ObligationStatus, Severity, SslCheckStatus
 from core.db.session import Database
@@ -138,7 +139,7 @@ async def run_digest(
     db: Database, settings: Settings, *, now: datetime | None = None
 ) -> DigestReport:
     """Emit today's digest for every active user whose tenant has passed its digest time."""
-    moment = now or datetime.now(UTC)
+    moment = utc_now(now)
     report = DigestReport()
     async with db.system_uow() as session:
         tenants = list(await session.execute(select(Tenant.id, Tenant.timezone)))

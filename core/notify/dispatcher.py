@@ -20,13 +20,14 @@ import socket
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
 from sqlalchemy import Table, and_, bindparam, case, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utc_now
 from core.config import Settings
 from core.crypto import SecretBox
 from core.db.enums import ConnectorStatus, ConnectorType, NotificationStatus, Severity
@@ -47,7 +48,7 @@ QUIET_SEVERITIES = frozenset({Severity.low, Severity.medium})
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return utc_now()
 
 
 def default_worker_id() -> str:
@@ -213,9 +214,50 @@ class Dispatcher:
                 deferred.append((item, wake))
             else:
                 to_send.append(item)
-        outcomes = await asyncio.gather(*(self._send(item) for item in to_send))
-        await self._record(outcomes, deferred, cancelled, report)
+        try:
+            outcomes = await asyncio.gather(*(self._send(item) for item in to_send))
+        except asyncio.CancelledError:
+            await asyncio.shield(self.release_claims())
+            raise
+        await asyncio.shield(self._record(outcomes, deferred, cancelled, report))
+        for outcome in outcomes:
+            if outcome.error is not None:
+                log.warning(
+                    "delivery failed",
+                    tenant_id=str(outcome.claimed.step.tenant_id),
+                    event_id=str(outcome.claimed.event.id),
+                    step_id=str(outcome.claimed.step.id),
+                    connector=outcome.claimed.connector_type.value,
+                    attempt=outcome.attempt_no,
+                    permanent=outcome.error.permanent,
+                    error=outcome.error.message,
+                )
         return report
+
+    async def release_claims(self) -> int:
+        """Hand back what this worker claimed but could not finish (stopped mid-batch).
+
+        The steps become due again at once for any worker. A send that went out before the
+        stop may go out once more: the receiver drops it by its idempotency key.
+        """
+        async with self.db.system_uow() as session:
+            result = await session.execute(
+                text(
+                    "UPDATE notification_steps SET claimed_until = NULL, claimed_by = NULL, "
+                    "status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'failed' END"
+                    "::notification_status "
+                    "WHERE claimed_by = :worker AND status = 'processing' "
+                    "RETURNING notification_event_id"
+                ),
+                {"worker": self.worker_id},
+            )
+            event_ids = list({row[0] for row in result})
+            if event_ids:
+                await session.execute(EVENT_STATUS_SQL, {"ids": event_ids})
+        released = len(event_ids)
+        if released:
+            log.info("released claims", worker=self.worker_id, events=released)
+        return released
 
     def _quiet_until(self, item: Claimed, now: datetime) -> datetime | None:
         if item.event.severity not in QUIET_SEVERITIES:

@@ -9,12 +9,13 @@ same thing at the same moment still produce one event.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utc_now
 from core.db.enums import NotificationEventType, NotificationStatus, Severity
 from core.notify.models import NotificationEvent
 from core.notify.routing import plan_steps
@@ -63,7 +64,7 @@ async def emit_event(
         severity=severity,
         fingerprint=fingerprint,
         payload_json=payload,
-        scheduled_for=scheduled_for or datetime.now(UTC),
+        scheduled_for=scheduled_for or utc_now(),
         status=NotificationStatus.queued,
     )
     session.add(event)

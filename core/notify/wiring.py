@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
+from core.clock import utc_now
 from core.config import Settings
 from core.db.enums import ConnectorType, NotificationEventType, Severity
 from core.db.session import Database
@@ -56,7 +56,7 @@ async def send_test_event(
     Every level is due at once: the point is to try each route now, not to wait for escalation.
     """
     branch: Branch | None = await find_branch(db, tenant, branch_code) if branch_code else None
-    now = datetime.now(UTC)
+    now = utc_now()
     async with db.tenant_uow(tenant.id) as session:
         event = await emit_event(
             session,

@@ -34,11 +34,12 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utc_now
 from core.db.enums import NotificationEventType, ObligationStatus, Severity
 from core.db.session import Database
 from core.notify.events import emit_event
 from core.obligations.models import ObligationInstance
-from core.obligations.schedule import next_reminder_on, reminder_lead_due, utc_now
+from core.obligations.schedule import next_reminder_on, reminder_lead_due
 
 CLOCK_LOCK = "intrex:obligation_clock"
 DEFAULT_BATCH_LIMIT = 2000

@@ -24,11 +24,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record
+from core.clock import utc_now
 from core.db.session import Database
 from core.obligations.jurisdiction import applicable_branches
 from core.obligations.models import Jurisdiction, ObligationInstance, ObligationTemplate
 from core.obligations.recurrence import Recurrence, first_occurrence_after, occurrences_between
-from core.obligations.schedule import first_reminder_on, status_for, tenant_today, utc_now
+from core.obligations.schedule import first_reminder_on, status_for, tenant_today
 from core.tenancy.models import Branch, Tenant
 
 DEFAULT_HORIZON_MONTHS = 12

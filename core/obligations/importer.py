@@ -25,13 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.audit import record
+from core.clock import utc_now
 from core.db.enums import ObligationCategory, Severity
 from core.db.session import Database
 from core.errors import ValidationError
 from core.obligations.generation import DEFAULT_HORIZON_MONTHS, generate_instances
 from core.obligations.models import ObligationTemplate
 from core.obligations.recurrence import Recurrence
-from core.obligations.schedule import tenant_today, utc_now
+from core.obligations.schedule import tenant_today
 from core.tenancy.models import Branch, Tenant
 from core.tenancy.service import BRANCH_CODE
 

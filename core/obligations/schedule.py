@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utc_now
 from core.db.enums import ObligationStatus
 from core.errors import NotFoundError
 from core.tenancy.models import Tenant
@@ -19,14 +20,6 @@ from core.tenancy.models import Tenant
 OPEN_STATUSES = (ObligationStatus.upcoming, ObligationStatus.due_today, ObligationStatus.overdue)
 CLOSED_STATUSES = (ObligationStatus.completed, ObligationStatus.waived)
 ONE_DAY = timedelta(days=1)
-
-
-def utc_now(now: datetime | None = None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    if now.tzinfo is None:
-        raise ValueError("`now` must be timezone-aware")
-    return now
 
 
 async def tenant_today(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> date:

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import add_recorded, record, snapshot
+from core.clock import utc_now
 from core.db.enums import (
     NotificationStatus,
     ObligationCategory,
@@ -54,7 +55,6 @@ from core.obligations.schedule import (
     OPEN_STATUSES,
     status_for,
     tenant_today,
-    utc_now,
 )
 from core.obligations.views import (
     DocumentView,

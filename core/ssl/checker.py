@@ -21,10 +21,11 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from core.clock import utc_now
 from core.config import Settings
 from core.db.enums import SslCheckStatus
 from core.errors import ValidationError
@@ -330,7 +331,7 @@ class SslChecker:
                 SslCheckStatus.handshake_failed,
                 detail=f"the server's certificate cannot be parsed: {exc}",
             )
-        now = datetime.now(UTC)
+        now = utc_now()
         days = facts.days_remaining(now)
         status = SslCheckStatus.warning if days <= self.warning_days else SslCheckStatus.ok
         return self._outcome(probe, status, certificate=facts, days_remaining=days, now=now)
@@ -348,7 +349,7 @@ class SslChecker:
             )
         except (OSError, ValueError):
             return self._unread_leaf(probe, failure)
-        now = datetime.now(UTC)
+        now = utc_now()
         days = facts.days_remaining(now)
         detail = _verify_detail(failure)
         if facts.is_expired(now):
@@ -459,7 +460,7 @@ class SslChecker:
             host=probe.target.host,
             port=probe.target.port,
             status=status,
-            checked_at=now or datetime.now(UTC),
+            checked_at=utc_now(now),
             elapsed_seconds=time.perf_counter() - probe.started,
             certificate=certificate,
             days_remaining=days_remaining,

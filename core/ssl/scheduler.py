@@ -17,11 +17,12 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utc_now
 from core.config import Settings
 from core.db.session import Database
 from core.ssl.checker import CheckOutcome, Resolver, SslChecker
@@ -75,7 +76,7 @@ async def claim_due(
     Due means due at `now`, the round's clock; the lease runs from the moment of the claim
     (or `now`, if later), so a batch claimed late in a long round is still covered.
     """
-    lease_start = max(now, datetime.now(UTC))
+    lease_start = max(now, utc_now())
     due = (
         select(Domain.id)
         .where(
@@ -109,7 +110,7 @@ async def run_ssl_round(
 ) -> RoundReport:
     """Check every domain due at `now` (default: the current time) once; the scheduler job."""
     started = time.perf_counter()
-    now = now or datetime.now(UTC)
+    now = utc_now(now)
     token = uuid.uuid4()
     lease = lease_for(settings, batch_size)
     next_check_at = now + timedelta(minutes=settings.ssl_check_interval_minutes)

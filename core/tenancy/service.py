@@ -11,13 +11,14 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import add_recorded, record, snapshot
+from core.clock import utc_now
 from core.db.enums import AppRole
 from core.db.session import Database
 from core.errors import ConflictError, NotFoundError, ValidationError
@@ -244,7 +245,7 @@ async def create_invite(
             raise ValidationError(f"{email!r} is not an email address")
     branch = await find_branch(db, tenant, branch_code) if branch_code else None
     code = secrets.token_urlsafe(18)
-    issued_at = now or datetime.now(UTC)
+    issued_at = utc_now(now)
     invite = InviteCode(
         tenant_id=tenant.id,
         code_hash=hash_invite_code(code),
@@ -284,7 +285,7 @@ async def redeem_invite(
     code = code.strip()
     if not INVITE_CODE.fullmatch(code):
         raise ValidationError(INVALID_INVITE)
-    moment = now or datetime.now(UTC)
+    moment = utc_now(now)
     async with db.system_uow() as session:
         found = (
             await session.execute(

@@ -7,11 +7,11 @@ one batch.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -24,10 +24,24 @@ from core.notify.models import NotificationDelivery, NotificationStep
 from tests.conftest import ScratchDatabases
 from tests.notify_load import queue_alerts, webhook_tenant
 from tests.peers import WebhookReceiver
+from tests.waiting import eventually
 
 EVENTS = 5000
 BATCH = 100
 INTREX = [str(Path(sys.executable).with_name("intrex"))]
+
+
+async def unsent_steps(db: Database, tenant_id: uuid.UUID) -> int:
+    """Steps not yet recorded as sent: the dead worker's last batch until its lease runs out."""
+    async with db.tenant_uow(tenant_id) as session:
+        count = await session.scalar(
+            select(func.count()).where(NotificationStep.status != NotificationStatus.sent)
+        )
+    return int(count or 0)
+
+
+async def none_unsent(db: Database, tenant_id: uuid.UUID) -> bool:
+    return await unsent_steps(db, tenant_id) == 0
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -71,7 +85,7 @@ async def test_sigkilled_worker_loses_nothing(scratch: ScratchDatabases, tmp_pat
         killed_at = len(receiver.requests)
 
         await receiver.wait_for(lambda: len(receiver.by_key()) >= EVENTS, 120)
-        await asyncio.sleep(1)
+        await eventually(lambda: none_unsent(db, tenant.id), 120)
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -86,10 +100,8 @@ async def test_sigkilled_worker_loses_nothing(scratch: ScratchDatabases, tmp_pat
     assert len(keys) == EVENTS, (tmp_path / "worker1.log").read_text()[-3000:]
     assert repeats <= BATCH, repeats
     assert workers[1].returncode == 0, (tmp_path / "worker1.log").read_text()[-3000:]
+    unsent = await unsent_steps(db, tenant.id)
     async with db.tenant_uow(tenant.id) as session:
-        unsent = await session.scalar(
-            select(func.count()).where(NotificationStep.status != NotificationStatus.sent)
-        )
         recorded = await session.scalar(
             select(func.count()).where(
                 NotificationDelivery.delivery_status == NotificationStatus.sent
