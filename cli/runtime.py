@@ -25,7 +25,7 @@ from core.crypto import load_secret_box
 from core.db.migrate import ensure_schema
 from core.db.session import Database
 from core.db.target import DatabaseTarget
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, IntrexError
 from core.metrics import REGISTRY
 from core.worker import Worker
 
@@ -138,6 +138,9 @@ async def run_services(
     services.http_port = port
     services.started.append(f"http {settings.http_host}:{port}")
     announce(services)
+    failures: list[str] = []
+    for task in tasks:
+        task.add_done_callback(_stop_on_failure(stop, failures))
     try:
         await stop.wait()
     finally:
@@ -153,6 +156,22 @@ async def run_services(
         if bot is not None:
             await bot.session.close()
         await db.dispose()
+    if failures:
+        raise IntrexError("stopped because a part failed: " + "; ".join(failures))
+
+
+def _stop_on_failure(stop: asyncio.Event, failures: list[str]) -> Any:
+    """A part that dies takes the process down with a clear reason, rather than lingering."""
+
+    def check(task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        failures.append(f"{task.get_name()}: {type(error).__name__}: {error}")
+        log.error("part failed", part=task.get_name(), error=repr(error))
+        stop.set()
+
+    return check
 
 
 async def _start_webhook(

@@ -119,7 +119,7 @@ class Worker:
                 next_run_time=soon,
                 max_instances=1,
                 coalesce=True,
-                misfire_grace_time=int(every),
+                misfire_grace_time=max(1, int(every)),
             )
 
     async def run(self, stop: asyncio.Event) -> None:
