@@ -1,0 +1,169 @@
+"""Two `intrex run --no-bot` processes, one database, an accelerated clock, many rounds:
+every certificate check, reminder, escalation step and delivery happens exactly once."""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from core.crypto import SecretBox, generate_key
+from core.db.enums import (
+    ConnectorType,
+    NotificationEventType,
+    NotificationStatus,
+    ObligationCategory,
+    Severity,
+)
+from core.db.migrate import migrate
+from core.db.session import Database
+from core.notify.connectors import ConnectorSpec, add_connector
+from core.notify.models import NotificationDelivery, NotificationEvent, NotificationStep
+from core.notify.routes import add_route
+from core.obligations.recurrence import Recurrence
+from core.obligations.service import TemplateSpec, create_template
+from core.ssl.models import Domain, SslCheckResult
+from core.tenancy.service import create_branch, create_tenant
+from tests.conftest import ScratchDatabases
+from tests.core.ssl.pki import Pki
+from tests.core.ssl.servers import loopback_servers
+from tests.integration.workers import start, worker_env
+from tests.peers import WebhookReceiver
+
+SPEED = 120
+"""One real second is two simulated minutes."""
+INTERVAL_MINUTES = 10
+RUN_SECONDS = 30
+DOMAINS = 4
+
+
+async def test_two_workers_do_everything_exactly_once(
+    scratch: ScratchDatabases, tmp_path: Path
+) -> None:
+    target = await scratch.new_target()
+    assert (await migrate(target)).missing == []
+    db = Database(target.runtime_url, pool_size=2)
+    key = generate_key()
+    box = SecretBox([key])
+    pki = Pki(tmp_path / "pki")
+    receiver = WebhookReceiver()
+    await receiver.start()
+    epoch = time.time()
+    with loopback_servers() as servers:
+        leaf = pki.leaf("localhost", days_valid=10)
+        ports = [
+            servers.tls(pki.server_context(leaf, pki.intermediate)).port for _ in range(DOMAINS)
+        ]
+        tenant = await create_tenant(db, "Scale Co", "UTC")
+        branch = await create_branch(db, tenant, code="HQ", name="HQ")
+        async with db.tenant_uow(tenant.id) as session:
+            session.add_all(
+                Domain(
+                    tenant_id=tenant.id,
+                    branch_id=branch.id,
+                    hostname="localhost",
+                    port=port,
+                    next_check_at=datetime.fromtimestamp(epoch, UTC),
+                )
+                for port in ports
+            )
+        await create_template(
+            db,
+            tenant,
+            TemplateSpec(
+                category=ObligationCategory.fire_safety,
+                title="Fire certificate",
+                recurrence=Recurrence.none,
+                severity=Severity.high,
+                anchor_date=datetime.now(UTC).date() + timedelta(days=3),
+                branch_id=branch.id,
+            ),
+        )
+        for name in ("first", "escalation"):
+            spec = ConnectorSpec(type=ConnectorType.webhook, name=name, url=receiver.url)
+            await add_connector(db, box, tenant, spec, allow_private=True)
+        await add_route(
+            db, tenant, connector_name="first", event_type="all", severity_min="low", recipient="-"
+        )
+        await add_route(
+            db,
+            tenant,
+            connector_name="escalation",
+            event_type="all",
+            severity_min="low",
+            recipient="-",
+            delay_minutes=30,
+        )
+        env = worker_env(
+            target,
+            key,
+            INTREX_CLOCK_SPEED=str(SPEED),
+            INTREX_CLOCK_EPOCH=str(epoch),
+            SCHEDULER_TICK_SECONDS="0.3",
+            SSL_CHECK_INTERVAL_MINUTES=str(INTERVAL_MINUTES),
+            SSL_CA_FILE=str(pki.ca_file),
+            SSL_TIMEOUT_SECONDS="5",
+            NOTIFY_POLL_SECONDS="0.1",
+        )
+        workers = [start(env, tmp_path / f"w{i}.log", "--no-bot")[0] for i in range(2)]
+        try:
+            await receiver.wait_for(lambda: False, RUN_SECONDS)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                worker.wait(timeout=60)
+    await receiver.stop()
+    assert [w.returncode for w in workers] == [0, 0], (tmp_path / "w0.log").read_text()[-2000:]
+
+    simulated_minutes = RUN_SECONDS * SPEED / 60
+    async with db.tenant_uow(tenant.id) as session:
+        checks = (
+            await session.execute(
+                select(SslCheckResult.domain_id, SslCheckResult.checked_at).order_by(
+                    SslCheckResult.domain_id, SslCheckResult.checked_at
+                )
+            )
+        ).all()
+        events = list(await session.scalars(select(NotificationEvent)))
+        steps = list(await session.scalars(select(NotificationStep)))
+        sent_per_step = dict(
+            (
+                await session.execute(
+                    select(NotificationDelivery.step_id, func.count())
+                    .where(NotificationDelivery.delivery_status == NotificationStatus.sent)
+                    .group_by(NotificationDelivery.step_id)
+                )
+            ).all()
+        )
+    await db.dispose()
+
+    by_domain: dict[object, list[datetime]] = {}
+    for domain_id, checked_at in checks:
+        by_domain.setdefault(domain_id, []).append(checked_at)
+    assert len(by_domain) == DOMAINS
+    expected_rounds = simulated_minutes / INTERVAL_MINUTES
+    for times in by_domain.values():
+        assert expected_rounds - 2 <= len(times) <= expected_rounds + 1, (
+            len(times),
+            expected_rounds,
+        )
+        gaps = [(b - a).total_seconds() / 60 for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= INTERVAL_MINUTES * 0.9, gaps
+
+    kinds = sorted(event.event_type for event in events)
+    assert kinds.count(NotificationEventType.ssl_expiry) == DOMAINS
+    assert kinds.count(NotificationEventType.obligation_due) == 1
+    assert len({event.fingerprint for event in events}) == len(events)
+
+    assert len(steps) == 2 * len(events)
+    assert {step.level for step in steps} == {1, 2}
+    assert all(step.status is NotificationStatus.sent for step in steps)
+    assert all(sent_per_step.get(step.id) == 1 for step in steps)
+    keys = receiver.by_key()
+    assert len(keys) == len(steps)
+    assert set(keys.values()) == {1}
