@@ -125,6 +125,8 @@ def test_every_intrex_process_waits_for_the_migration_and_shares_data() -> None:
         (mount,) = process["volumes"]
         volume, path = mount.split(":")
         assert (volume in volumes, path) == (True, "/data")
+        for published in process.get("ports", []):
+            assert published.startswith("127.0.0.1:"), "health, metrics stay off public ports"
         grace = int(str(process["stop_grace_period"]).removesuffix("s"))
         assert grace > 20, "SIGTERM must get SHUTDOWN_GRACE_SECONDS before the kill"
 
