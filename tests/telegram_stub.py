@@ -8,6 +8,8 @@ with an error (a 429 with retry_after, a 403 for a blocked bot).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -38,6 +40,7 @@ class TelegramStub:
     updates: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _runner: web.AppRunner | None = None
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def base_url(self) -> str:
@@ -78,6 +81,8 @@ class TelegramStub:
             if failure["parameters"]:
                 body["parameters"] = failure["parameters"]
             return web.json_response(body, status=failure["error_code"])
+        if method == "getUpdates":
+            await self._await_updates(float(params.get("timeout", 0) or 0))
         handler = getattr(self, f"_do_{method}", None)
         result = handler(params) if handler else True
         if isinstance(result, web.Response):
@@ -133,6 +138,20 @@ class TelegramStub:
             "file_size": len(self.files[file_id]),
             "file_path": f"documents/{file_id}.bin",
         }
+
+    def push_update(self, update: dict[str, Any]) -> None:
+        """Queue an update for the bot's long polling (an update_id is assigned)."""
+        update = {"update_id": next(self._ids), **update}
+        self.updates.append(update)
+        self._arrived.set()
+
+    async def _await_updates(self, seconds: float) -> None:
+        """Long polling: hold the request until an update arrives or a short timeout passes."""
+        if self.updates:
+            return
+        self._arrived.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._arrived.wait(), min(seconds, 1.0))
 
     def _do_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset", 0) or 0)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +31,27 @@ def worker_env(target: DatabaseTarget, secret_key: str, **extra: str) -> dict[st
 def start(
     env: dict[str, str], log: Path, *args: str
 ) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    """Start `intrex run ARGS --json` and return it with its status line once it is up."""
+    """Start `intrex run ARGS --json`; return it with its status line once it is up.
+
+    It blocks: a test whose peers run on its own event loop calls it in a thread.
+
+    Standard output (the status line, and the reason if the process stops on a failure)
+    goes to `log` + ".out", the logs to `log`.
+    """
+    out = log.with_suffix(".out")
     process = subprocess.Popen(
         [INTREX, "run", *args, "--json"],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=out.open("w"),
         stderr=log.open("w"),
         text=True,
     )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait(timeout=10)
-        raise AssertionError(f"intrex run did not start: {log.read_text()[-2000:]}")
-    return process, json.loads(line)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        lines = out.read_text().splitlines() if out.exists() else []
+        if lines:
+            return process, json.loads(lines[0])
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"intrex run did not start: {out.read_text()} {log.read_text()[-2000:]}")
