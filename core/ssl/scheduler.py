@@ -113,7 +113,6 @@ async def run_ssl_round(
     now = utc_now(now)
     token = uuid.uuid4()
     lease = lease_for(settings, batch_size)
-    next_check_at = now + timedelta(minutes=settings.ssl_check_interval_minutes)
     checker = SslChecker.from_settings(settings, resolver=resolver)
     report = RoundReport()
 
@@ -134,10 +133,10 @@ async def run_ssl_round(
             on_outcome(outcome)
         pending.append((domain, outcome))
         if len(pending) >= WRITE_BATCH_SIZE:
-            await _write(db, settings, pending, token, next_check_at, report)
+            await _write(db, settings, pending, token, now, report)
             pending = []
     if pending:
-        await _write(db, settings, pending, token, next_check_at, report)
+        await _write(db, settings, pending, token, now, report)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -147,10 +146,15 @@ async def _write(
     settings: Settings,
     checked: list[tuple[ClaimedDomain, CheckOutcome]],
     token: uuid.UUID,
-    next_check_at: datetime,
+    now: datetime,
     report: RoundReport,
 ) -> None:
-    """Record outcomes tenant by tenant, each in its tenant's unit of work, claims released."""
+    """Record outcomes tenant by tenant, each in its tenant's unit of work, claims released.
+
+    The next check is one interval after this one (after the round's `now`, if that is
+    later), so two checks of a domain are never closer than the interval.
+    """
+    interval = timedelta(minutes=settings.ssl_check_interval_minutes)
     by_tenant: dict[uuid.UUID, dict[uuid.UUID, CheckOutcome]] = defaultdict(dict)
     for claimed, outcome in checked:
         by_tenant[claimed.tenant_id][claimed.id] = outcome
@@ -171,7 +175,7 @@ async def _write(
                     domain,
                     outcomes[domain.id],
                     notify_days=settings.ssl_notify_days,
-                    next_check_at=next_check_at,
+                    next_check_at=max(now, outcomes[domain.id].checked_at) + interval,
                     branch_code=codes.get(domain.branch_id) if domain.branch_id else None,
                 )
                 domain.claimed_until = None

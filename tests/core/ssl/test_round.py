@@ -68,7 +68,8 @@ async def test_round_checks_every_due_domain_of_every_tenant_once(
         assert set((await _results_per_domain(private_db, tenant)).values()) == {1}
         for domain in await _domains(private_db, tenant):
             assert domain.status is status
-            assert domain.next_check_at == now + timedelta(minutes=360)
+            assert domain.last_checked_at is not None
+            assert domain.next_check_at == max(now, domain.last_checked_at) + timedelta(minutes=360)
             assert domain.claimed_until is None
             assert domain.claim_token is None
     async with private_db.tenant_uow(second.id) as session:
@@ -191,3 +192,19 @@ async def test_a_late_claim_in_a_long_round_is_leased_from_the_claim(
     )
     assert again == [], "another replica cannot take it while the lease runs"
     assert claimed.id == held.id
+
+
+async def test_the_next_check_is_a_full_interval_after_the_check(
+    private_db: Database, ssl_settings: Settings, good_port: int
+) -> None:
+    """However long the round took, two checks of a domain are an interval apart."""
+    tenant = await _tenant_with_domains(private_db, 2, good_port)
+    round_started = datetime.now(UTC) - timedelta(minutes=1)
+    async with private_db.tenant_uow(tenant.id) as session:
+        for domain in await session.scalars(select(Domain)):
+            domain.next_check_at = round_started
+    await run_ssl_round(private_db, ssl_settings, now=round_started, resolver=RESOLVER)
+    for domain in await _domains(private_db, tenant):
+        assert domain.last_checked_at is not None
+        assert domain.last_checked_at > round_started
+        assert domain.next_check_at == domain.last_checked_at + timedelta(minutes=360)
