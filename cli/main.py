@@ -12,7 +12,6 @@ from cli.database import open_database, open_target
 from cli.notify import connector_app, notify_app, route_app
 from cli.obligations import import_app, obligations_app
 from cli.output import JSON_OPTION, emit, fail, run_async
-from cli.runtime import Services, run_services
 from cli.ssl import ssl_app
 from core.config import get_settings
 from core.crypto import generate_key, load_secret_box
@@ -274,6 +273,7 @@ def run_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Start Intrex: the database (embedded without DATABASE_URL), bot, worker, HTTP server."""
+    from cli.runtime import Services, run_services  # aiogram loads only for `run`
 
     def announce(services: Services) -> None:
         skipped = "; ".join(f"{name}: {why}" for name, why in services.skipped.items())
