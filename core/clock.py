@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def _speed() -> tuple[float, float] | None:
@@ -34,3 +34,13 @@ def utc_now(now: datetime | None = None) -> datetime:
     speed, epoch = _ACCELERATION
     simulated = epoch + (time.time() - epoch) * speed
     return datetime.fromtimestamp(simulated, UTC)
+
+
+def work_span(seconds: float) -> timedelta:
+    """A span of real time (how long work may take, e.g. a lease) on the process clock.
+
+    With an accelerated clock a lease must still cover the real seconds the work takes, or
+    a second worker would take over work that is merely in progress.
+    """
+    speed = _ACCELERATION[0] if _ACCELERATION else 1.0
+    return timedelta(seconds=seconds * speed)

@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy import Table, and_, bindparam, case, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import utc_now
+from core.clock import utc_now, work_span
 from core.config import Settings
 from core.crypto import SecretBox
 from core.db.enums import ConnectorStatus, ConnectorType, NotificationStatus, Severity
@@ -268,7 +268,7 @@ class Dispatcher:
     async def _claim(
         self, now: datetime, only_event: uuid.UUID | None, types: Collection[ConnectorType]
     ) -> list[Claimed]:
-        lease_end = now + timedelta(seconds=self.settings.notify_lease_seconds)
+        lease_end = now + work_span(self.settings.notify_lease_seconds)
         async with self.db.system_uow() as session:
             ids = list(
                 await session.scalars(

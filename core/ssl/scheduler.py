@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import utc_now
+from core.clock import utc_now, work_span
 from core.config import Settings
 from core.db.session import Database
 from core.ssl.checker import CheckOutcome, Resolver, SslChecker
@@ -60,7 +60,7 @@ class RoundReport:
 def lease_for(settings: Settings, batch_size: int) -> timedelta:
     """Long enough for a whole batch to be checked and written even if every check times out."""
     waves = math.ceil(batch_size / settings.ssl_concurrency) + 2
-    return timedelta(seconds=2 * waves * settings.ssl_timeout_seconds + 60)
+    return work_span(2 * waves * settings.ssl_timeout_seconds + 60)
 
 
 async def claim_due(
