@@ -12,12 +12,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utc_now
 from core.db.enums import NotificationEventType, NotificationStatus, Severity
-from core.notify.models import NotificationEvent
+from core.notify.models import NotificationEvent, NotificationStep
 from core.notify.routing import plan_steps
 
 CLOSED_STATUSES = (NotificationStatus.acked, NotificationStatus.cancelled)
@@ -74,3 +74,39 @@ async def emit_event(
         event.status = NotificationStatus.cancelled if personal else NotificationStatus.dead_letter
         await session.flush()
     return event
+
+
+async def resolve_events(session: AsyncSession, *, tenant_id: uuid.UUID, fingerprint: str) -> int:
+    """Close the open events with this fingerprint (their cause went away by itself).
+
+    They become `cancelled` and their undelivered steps stop, so an escalation does not
+    wake someone at night for a certificate that has already recovered. Returns how many.
+    """
+    closed = list(
+        await session.scalars(
+            update(NotificationEvent)
+            .where(
+                NotificationEvent.tenant_id == tenant_id,
+                NotificationEvent.fingerprint == fingerprint,
+                NotificationEvent.status.not_in(CLOSED_STATUSES),
+            )
+            .values(status=NotificationStatus.cancelled)
+            .returning(NotificationEvent.id)
+        )
+    )
+    if closed:
+        await session.execute(
+            update(NotificationStep)
+            .where(
+                NotificationStep.notification_event_id.in_(closed),
+                NotificationStep.status.in_(
+                    (
+                        NotificationStatus.queued,
+                        NotificationStatus.failed,
+                        NotificationStatus.processing,
+                    )
+                ),
+            )
+            .values(status=NotificationStatus.cancelled, claimed_until=None, claimed_by=None)
+        )
+    return len(closed)

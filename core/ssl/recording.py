@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.enums import NotificationEventType, Severity, SslCheckStatus
-from core.notify.events import emit_event
+from core.notify.events import emit_event, resolve_events
 from core.notify.models import NotificationEvent
 from core.ssl.checker import CheckOutcome
 from core.ssl.models import Domain, SslCheckResult
@@ -124,6 +124,11 @@ async def record_outcome(
             await _emit(session, domain, recorded, **_failure_event(domain, outcome, payload))
     else:
         if domain.failure_episode_id is not None:
+            await resolve_events(
+                session,
+                tenant_id=domain.tenant_id,
+                fingerprint=f"ssl_failure:{domain.id}:{domain.failure_episode_id}",
+            )
             await _emit(session, domain, recorded, **_recovery_event(domain, outcome, payload))
             domain.failure_episode_id = None
             domain.failure_since = None

@@ -19,6 +19,7 @@ from core.notify.ack import acknowledge
 from core.notify.channels.base import RenderedMessage
 from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.dispatcher import Dispatcher
+from core.notify.events import resolve_events
 from core.notify.models import Acknowledgement
 from core.notify.wiring import build_channels, close_channels
 from core.tenancy.models import Tenant, User, UserBranch
@@ -221,3 +222,34 @@ async def test_telegram_routes_resolve_people_in_scope(
     dead = [s for s in steps if s.status is NotificationStatus.dead_letter]
     assert dead[0].last_error is not None
     assert "no linked Telegram account" in dead[0].last_error
+
+
+async def test_a_cause_that_went_away_stops_the_escalation(
+    world: World,
+    box: SecretBox,
+    receiver: WebhookReceiver,
+    dispatcher: Dispatcher,
+    clock: Clock,
+) -> None:
+    await webhook(world, box, receiver.url)
+    await webhook(world, box, receiver.url, name="escalation")
+    await route(world, "hook")
+    await route(world, "escalation", delay_minutes=30)
+    event = await emit(world, clock.now, fingerprint="ssl_failure:shop:episode-1")
+    assert event is not None
+    await dispatcher.run_once()
+
+    async with world.db.tenant_uow(world.tenant.id) as session:
+        closed = await resolve_events(
+            session, tenant_id=world.tenant.id, fingerprint="ssl_failure:shop:episode-1"
+        )
+    clock.advance(minutes=31)
+
+    assert closed == 1
+    assert (await dispatcher.run_once()).claimed == 0
+    assert len(receiver.requests) == 1
+    assert (await event_of(world, event.id)).status is NotificationStatus.cancelled
+    assert [s.status for s in await steps_of(world, event.id)] == [
+        NotificationStatus.sent,
+        NotificationStatus.cancelled,
+    ]
