@@ -11,6 +11,7 @@ so a replica that outlived its lease cannot write over a newer round.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
@@ -127,16 +128,20 @@ async def run_ssl_round(
                 yield domain
 
     pending: list[tuple[ClaimedDomain, CheckOutcome]] = []
-    async for domain, outcome in checker.check_each(claimed(), lambda item: item.target):
-        report.statuses[outcome.status.value] += 1
-        if on_outcome is not None:
-            on_outcome(outcome)
-        pending.append((domain, outcome))
-        if len(pending) >= WRITE_BATCH_SIZE:
+    try:
+        async for domain, outcome in checker.check_each(claimed(), lambda item: item.target):
+            report.statuses[outcome.status.value] += 1
+            if on_outcome is not None:
+                on_outcome(outcome)
+            pending.append((domain, outcome))
+            if len(pending) >= WRITE_BATCH_SIZE:
+                await _write(db, settings, pending, token, now, report)
+                pending = []
+        if pending:
             await _write(db, settings, pending, token, now, report)
-            pending = []
-    if pending:
-        await _write(db, settings, pending, token, now, report)
+    except asyncio.CancelledError:
+        await asyncio.shield(release_claims(db, token))
+        raise
     report.seconds = time.perf_counter() - started
     return report
 
@@ -191,3 +196,13 @@ async def branch_codes(session: AsyncSession, branch_ids: set[uuid.UUID]) -> dic
         return {}
     rows = await session.execute(select(Branch.id, Branch.code).where(Branch.id.in_(branch_ids)))
     return dict(rows.all())
+
+
+async def release_claims(db: Database, token: uuid.UUID) -> None:
+    """Hand back a stopped round's unchecked domains at once instead of at lease end."""
+    async with db.system_uow() as session:
+        await session.execute(
+            update(Domain)
+            .where(Domain.claim_token == token)
+            .values(claimed_until=None, claim_token=None)
+        )

@@ -208,3 +208,30 @@ async def test_the_next_check_is_a_full_interval_after_the_check(
         assert domain.last_checked_at is not None
         assert domain.last_checked_at > round_started
         assert domain.next_check_at == domain.last_checked_at + timedelta(minutes=360)
+
+
+async def test_a_stopped_round_hands_its_claims_back(
+    private_db: Database, ssl_settings: Settings, servers: LoopbackServers
+) -> None:
+    tenant = await _tenant_with_domains(private_db, 3, servers.silent())
+    slow = ssl_settings.model_copy(update={"ssl_timeout_seconds": 30})
+    round_task = asyncio.create_task(
+        run_ssl_round(
+            private_db, slow, now=datetime.now(UTC) + timedelta(seconds=1), resolver=RESOLVER
+        )
+    )
+
+    async def claimed() -> bool:
+        return all(d.claim_token is not None for d in await _domains(private_db, tenant))
+
+    for _ in range(100):
+        if await claimed():
+            break
+        await asyncio.sleep(0.05)
+    round_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await round_task
+
+    domains = await _domains(private_db, tenant)
+    assert [(d.claim_token, d.claimed_until) for d in domains] == [(None, None)] * 3
+    assert await _results_per_domain(private_db, tenant) == Counter()
