@@ -19,7 +19,9 @@ MIB = 1024 * 1024
 class Settings(BaseSettings):
     """Every variable of SPEC §2 plus the database URLs Intrex needs to migrate safely."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     bot_token: SecretStr | None = None
     bot_username: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.config import Settings
@@ -43,3 +45,18 @@ def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(_env_file=None)
     assert "very-secret-token" not in repr(settings)
     assert "hunter2" not in repr(settings)
+
+
+def test_empty_lines_copied_from_env_example_mean_unset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("BOT_TOKEN=\nSSL_CA_FILE=\nDATABASE_URL=\nSECRET_KEYS=\nHTTP_PORT=9090\n")
+    for name in ("BOT_TOKEN", "SSL_CA_FILE", "DATABASE_URL", "SECRET_KEYS", "HTTP_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=env_file)
+    assert settings.bot_token is None
+    assert settings.ssl_ca_file is None
+    assert settings.database_url is None
+    assert settings.secret_keys is None
+    assert settings.http_port == 9090
