@@ -31,7 +31,7 @@ from core.obligations.service import (
     parse_window,
     reopen_obligation,
 )
-from core.obligations.views import ObligationPage, Window
+from core.obligations.views import ObligationDetails, ObligationPage, Window
 from core.tenancy.models import Tenant, User
 
 PAGE_SIZE = 5
@@ -60,6 +60,17 @@ def page_text(page: ObligationPage, window: Window, *, can_waive: bool) -> str:
         )
     lines.append("\n✅ complete · 📎 proof · 🔎 details" + (" · ✋ waive" if can_waive else ""))
     return "\n".join(lines)
+
+
+async def details_or_refuse(
+    callback: CallbackQuery, callback_data: ObligationButton, db: Database, user: User
+) -> ObligationDetails | None:
+    """The pressed obligation if this user may see it now; otherwise the refusal, and None."""
+    try:
+        return await obligation_details(db, user, parse_instance_id(callback_data.id))
+    except IntrexError as exc:
+        await refuse(callback, exc.message)
+        return None
 
 
 async def render_page(
@@ -103,10 +114,8 @@ async def details(
     user: User,
     tenant: Tenant,
 ) -> None:
-    try:
-        found = await obligation_details(db, user, parse_instance_id(callback_data.id))
-    except IntrexError as exc:
-        await refuse(callback, exc.message)
+    found = await details_or_refuse(callback, callback_data, db, user)
+    if found is None:
         return
     item = found.obligation
     lines = [
@@ -189,10 +198,8 @@ async def ask_for_proof(
     state: FSMContext,
     settings: Settings,
 ) -> None:
-    try:
-        found = await obligation_details(db, user, parse_instance_id(callback_data.id))
-    except IntrexError as exc:
-        await refuse(callback, exc.message)
+    found = await details_or_refuse(callback, callback_data, db, user)
+    if found is None:
         return
     if found.obligation.status in CLOSED:
         await refuse(callback, f"This obligation is already {found.obligation.status.value}.")
@@ -215,10 +222,8 @@ async def ask_for_waive_reason(
     user: User,
     state: FSMContext,
 ) -> None:
-    try:
-        found = await obligation_details(db, user, parse_instance_id(callback_data.id))
-    except IntrexError as exc:
-        await refuse(callback, exc.message)
+    found = await details_or_refuse(callback, callback_data, db, user)
+    if found is None:
         return
     if not found.can_waive:
         await refuse(callback, "Only branch managers and head office can waive an open obligation.")
