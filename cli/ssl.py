@@ -88,7 +88,7 @@ def outcome_line(outcome: CheckOutcome) -> str:
 
 
 @contextmanager
-def progress_for(total: int, enabled: bool) -> Iterator[Progress | None]:
+def progress_for(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
@@ -124,7 +124,7 @@ def check_command(
         checker = SslChecker.from_settings(get_settings())
         all_ok = True
         show_progress = not as_json and console.is_terminal and len(targets) >= PROGRESS_FROM
-        with progress_for(len(targets), show_progress) as progress:
+        with progress_for(show_progress) as progress:
             task = progress.add_task("checking", total=len(targets)) if progress else None
             async for _, outcome in checker.check_each(targets, lambda target: target):
                 all_ok = all_ok and outcome.status is SslCheckStatus.ok

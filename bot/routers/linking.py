@@ -10,13 +10,11 @@ from bot.replies import clip
 from bot.texts import NOT_LINKED, e, help_text
 from core.db.session import Database
 from core.errors import IntrexError
-from core.tenancy.models import Tenant, User
+from core.tenancy.models import User
 from core.tenancy.service import TelegramIdentity, redeem_invite
 
 
-async def start(
-    message: Message, command: CommandObject, db: Database, user: User | None, tenant: Tenant | None
-) -> None:
+async def start(message: Message, command: CommandObject, db: Database, user: User | None) -> None:
     code = (command.args or "").strip()
     sender = message.from_user
     if user is not None:

@@ -107,7 +107,7 @@ def connector_config(
     return {}, None
 
 
-def redacted(connector_type: ConnectorType, config: dict[str, Any]) -> dict[str, Any]:
+def redacted(config: dict[str, Any]) -> dict[str, Any]:
     """A config fit to show: secrets replaced, URLs cut to scheme and host."""
     shown: dict[str, Any] = {}
     for key, value in config.items():
@@ -166,15 +166,14 @@ async def add_connector(
             user_id=user_id,
             exclude={"config_encrypted_json"},
         )
-    return ConnectorView(connector, redacted(spec.type, config), generated)
+    return ConnectorView(connector, redacted(config), generated)
 
 
 async def list_connectors(db: Database, box: SecretBox, tenant: Tenant) -> list[ConnectorView]:
     async with db.tenant_uow(tenant.id) as session:
         connectors = list(await session.scalars(select(Connector).order_by(Connector.name)))
     return [
-        ConnectorView(c, redacted(c.type, box.decrypt_json(c.config_encrypted_json)))
-        for c in connectors
+        ConnectorView(c, redacted(box.decrypt_json(c.config_encrypted_json))) for c in connectors
     ]
 
 
