@@ -91,3 +91,29 @@ async def add_recorded(
         after=snapshot(row, exclude=exclude),
         user_id=user_id,
     )
+
+
+async def record_update(
+    session: AsyncSession,
+    row: Base,
+    before: dict[str, Any],
+    *,
+    tenant_id: uuid.UUID,
+    action: str,
+    entity_type: str,
+    user_id: int | None = None,
+    exclude: Collection[str] = (),
+) -> None:
+    """Flush a changed row and record it: `before` (a `snapshot` taken first) and the row now."""
+    await session.flush()
+    identity = inspect(row).identity
+    await record(
+        session,
+        tenant_id=tenant_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=identity[0] if identity else None,
+        before=before,
+        after=snapshot(row, exclude=exclude),
+        user_id=user_id,
+    )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from core.audit import add_recorded, record, snapshot
+from core.audit import add_recorded, record_update, snapshot
 from core.crypto import SecretBox
 from core.db.enums import ConnectorStatus, ConnectorType
 from core.db.session import Database
@@ -196,16 +196,15 @@ async def set_connector_status(
         connector.status = status
         if status is ConnectorStatus.active:
             connector.consecutive_failures = 0
-        await session.flush()
-        await record(
+        await record_update(
             session,
+            connector,
+            before,
             tenant_id=tenant.id,
             action=f"connector.{'disable' if status is ConnectorStatus.disabled else 'enable'}",
             entity_type="connector",
-            entity_id=connector.id,
-            before=before,
-            after=snapshot(connector, exclude={"config_encrypted_json"}),
             user_id=user_id,
+            exclude={"config_encrypted_json"},
         )
     return connector
 

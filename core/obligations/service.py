@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.audit import add_recorded, record, snapshot
+from core.audit import add_recorded, record, record_update, snapshot
 from core.clock import utc_now
 from core.db.enums import (
     NotificationStatus,
@@ -417,15 +417,13 @@ async def reopen_obligation(
         instance.waived_by_user_id = None
         instance.waive_reason = None
         instance.next_reminder_on = today
-        await session.flush()
-        await record(
+        await record_update(
             session,
+            instance,
+            before,
             tenant_id=actor.tenant_id,
             action="obligation.reopen",
             entity_type="obligation_instance",
-            entity_id=instance.id,
-            before=before,
-            after=snapshot(instance),
             user_id=actor.user_id,
         )
         return await _view(session, instance.id, today)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.audit import add_recorded, record, snapshot
+from core.audit import add_recorded, record, record_update, snapshot
 from core.clock import utc_now
 from core.db.enums import AppRole
 from core.db.session import Database
@@ -105,15 +105,13 @@ async def update_tenant(
             current.timezone = new_timezone
         if window is not None:
             current.quiet_hours_start, current.quiet_hours_end = window
-        await session.flush()
-        await record(
+        await record_update(
             session,
+            current,
+            before,
             tenant_id=tenant.id,
             action="tenant.update",
             entity_type="tenant",
-            entity_id=tenant.id,
-            before=before,
-            after=snapshot(current),
             user_id=user_id,
         )
     return current

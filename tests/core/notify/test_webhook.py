@@ -223,3 +223,42 @@ async def test_a_crashed_workers_claim_is_taken_over_after_the_lease(
     clock.advance(seconds=settings.notify_lease_seconds + 1)
     assert (await dispatcher.run_once()).sent == 1
     assert len(receiver.requests) == 1
+
+
+async def test_a_disabled_connector_gets_nothing_and_the_change_is_audited(
+    world: World, box: SecretBox, receiver: WebhookReceiver, dispatcher: Dispatcher, clock: Clock
+) -> None:
+    from sqlalchemy import select
+
+    from core.audit.models import ActivityLog
+    from core.notify.connectors import set_connector_status
+
+    await webhook(world, box, receiver.url)
+    await route(world, "hook")
+    queued = await emit(world, clock.now)
+    assert queued is not None
+
+    await set_connector_status(world.db, world.tenant, "hook", ConnectorStatus.disabled)
+    assert (await dispatcher.run_once()).cancelled == 1
+    assert await emit(world, clock.now) is not None
+    assert receiver.requests == []
+    [step] = await steps_of(world, queued.id)
+    assert (step.status, step.last_error) == (NotificationStatus.cancelled, "connector disabled")
+
+    await set_connector_status(world.db, world.tenant, "hook", ConnectorStatus.active)
+    async with world.db.tenant_uow(world.tenant.id) as session:
+        changes = list(
+            await session.scalars(
+                select(ActivityLog)
+                .where(ActivityLog.entity_type == "connector")
+                .order_by(ActivityLog.id)
+            )
+        )
+    assert [c.action for c in changes] == ["connector.add", "connector.disable", "connector.enable"]
+    assert changes[1].before_json is not None
+    assert changes[1].after_json is not None
+    assert (changes[1].before_json["status"], changes[1].after_json["status"]) == (
+        "active",
+        "disabled",
+    )
+    assert "config_encrypted_json" not in changes[1].after_json
