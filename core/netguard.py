@@ -20,12 +20,32 @@ class PrivateAddressError(ValidationError):
     """The target resolves to an address Intrex will not contact."""
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def non_public_reason(address: IPAddress) -> str | None:
+    """Why an address is not a public one (loopback, private, link-local...), or None.
+
+    IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
+    """
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_private:
+        return "a private address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_unspecified or address.is_reserved or not address.is_global:
+        return "a reserved, non-public address"
+    return None
+
+
 def is_public_address(address: str) -> bool:
-    """True for globally routable unicast addresses (IPv4-mapped IPv6 judged as IPv4)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    """True for globally routable unicast addresses (a zone suffix like %eth0 is ignored)."""
+    return non_public_reason(ipaddress.ip_address(address.split("%", 1)[0])) is None
 
 
 def ip_literal(host: str) -> str | None:
@@ -75,5 +95,6 @@ __all__ = [
     "PublicOnlyResolver",
     "ip_literal",
     "is_public_address",
+    "non_public_reason",
     "refuse_private_literal",
 ]

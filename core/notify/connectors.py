@@ -22,9 +22,9 @@ from core.errors import ConflictError, NotFoundError, ValidationError
 from core.netguard import PrivateAddressError, refuse_private_literal
 from core.notify.models import Connector
 from core.tenancy.models import Tenant
+from core.validation import is_email_address
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
-EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 SECURITY_MODES = ("starttls", "tls", "none")
 SECRET_FIELDS = frozenset({"secret", "password", "access_token"})
 
@@ -84,7 +84,7 @@ def connector_config(
             raise ValidationError("security must be starttls, tls or none")
         if bool(spec.username) != bool(spec.password):
             raise ValidationError("give both --username and --password, or neither")
-        if not spec.sender or not EMAIL.fullmatch(spec.sender):
+        if not spec.sender or not is_email_address(spec.sender):
             raise ValidationError("--from must be an email address")
         config: dict[str, Any] = {
             "host": spec.host.strip(),

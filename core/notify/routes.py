@@ -13,12 +13,12 @@ from core.audit import add_recorded, record, snapshot
 from core.db.enums import AppRole, ConnectorType, NotificationEventType, Severity
 from core.db.session import Database
 from core.errors import NotFoundError, ValidationError
-from core.notify.channels.email import ADDRESS
 from core.notify.channels.whatsapp import E164
 from core.notify.models import Connector, NotificationRoute
 from core.notify.routing import ROLE_PREFIX
 from core.tenancy.models import Branch, Tenant, User
 from core.tenancy.service import normalise_branch_code
+from core.validation import is_email_address
 
 MAX_DELAY_MINUTES = 7 * 24 * 60
 ROLE_RECIPIENT = re.compile(rf"^{ROLE_PREFIX}([a-z_]+)$")
@@ -60,7 +60,7 @@ async def _check_recipient(
             raise ValidationError("a webhook route's recipient is '-' (the URL is the connector's)")
         return "-"
     if connector_type is ConnectorType.email_smtp:
-        if not ADDRESS.fullmatch(recipient):
+        if not is_email_address(recipient):
             raise ValidationError(f"{recipient!r} is not an email address")
         return recipient.lower()
     if connector_type is ConnectorType.whatsapp_business:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.enums import AppRole
 from core.errors import IntrexError, NotFoundError
-from core.tenancy.models import User, UserBranch
+from core.tenancy.models import User
+from core.tenancy.scope import branch_scope
 
 MANAGING_ROLES = frozenset({AppRole.head_office_admin, AppRole.branch_manager})
 
@@ -48,14 +48,11 @@ async def load_actor(session: AsyncSession, user: User) -> Actor:
     current = await session.get(User, user.id, populate_existing=True)
     if current is None or current.tenant_id != user.tenant_id or current.status != "active":
         raise PermissionDeniedError("Your account is not active. Ask your administrator.")
-    branch_ids: frozenset[uuid.UUID] | None = None
-    if current.role is not AppRole.head_office_admin:
-        rows = await session.scalars(
-            select(UserBranch.branch_id).where(UserBranch.user_id == current.id)
-        )
-        branch_ids = frozenset(rows)
     return Actor(
-        user_id=current.id, tenant_id=current.tenant_id, role=current.role, branch_ids=branch_ids
+        user_id=current.id,
+        tenant_id=current.tenant_id,
+        role=current.role,
+        branch_ids=await branch_scope(session, current),
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import idna
 
 from core.errors import ValidationError
+from core.netguard import non_public_reason
 
 DEFAULT_PORT = 443
 MAX_NAME_LENGTH = 253
@@ -24,7 +25,6 @@ MAX_LABEL_LENGTH = 63
 LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 PRIVATE_HINT = "set ALLOW_PRIVATE_TARGETS=true to watch intranet hosts"
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, order=True)
@@ -141,23 +141,6 @@ def _check_label(label: str, original: str) -> None:
             raise ValidationError(
                 f"{original!r} has an invalid punycode label {label!r}: {exc}"
             ) from exc
-
-
-def non_public_reason(address: IPAddress) -> str | None:
-    """Why an address is not a public one (loopback, private, link-local...), or None."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:
-        return "a link-local address"
-    if address.is_private:
-        return "a private address"
-    if address.is_multicast:
-        return "a multicast address"
-    if address.is_unspecified or address.is_reserved or not address.is_global:
-        return "a reserved, non-public address"
-    return None
 
 
 def public_addresses(

@@ -23,11 +23,11 @@ from core.db.enums import AppRole
 from core.db.session import Database
 from core.errors import ConflictError, NotFoundError, ValidationError
 from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
+from core.validation import is_email_address
 
 BRANCH_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 INVITE_CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DEFAULT_INVITE_TTL = timedelta(days=7)
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def validate_timezone(name: str) -> str:
@@ -239,7 +239,7 @@ async def create_invite(
         raise ValidationError("an invite must be valid for some time")
     if email is not None:
         email = email.strip().lower()
-        if not EMAIL.fullmatch(email) or len(email) > 320:
+        if not is_email_address(email):
             raise ValidationError(f"{email!r} is not an email address")
     branch = await find_branch(db, tenant, branch_code) if branch_code else None
     code = secrets.token_urlsafe(18)

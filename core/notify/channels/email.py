@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -11,8 +10,7 @@ import aiosmtplib
 
 from core.notify.channels.base import Delivery, DeliveryError
 from core.notify.channels.http import text_of
-
-ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+from core.validation import is_email_address
 
 
 class EmailChannel:
@@ -24,7 +22,7 @@ class EmailChannel:
 
     async def send(self, config: dict[str, Any], delivery: Delivery) -> None:
         recipient = delivery.recipient.strip()
-        if not ADDRESS.fullmatch(recipient):
+        if not is_email_address(recipient):
             raise DeliveryError(f"{recipient!r} is not an email address", permanent=True)
         sender = text_of(config, "from")
         message = EmailMessage()

@@ -7,7 +7,8 @@ import ipaddress
 import pytest
 
 from core.errors import ValidationError
-from core.ssl.hosts import HostPort, non_public_reason, parse_host_port, public_addresses
+from core.netguard import non_public_reason
+from core.ssl.hosts import HostPort, parse_host_port, public_addresses
 
 
 @pytest.mark.parametrize(
