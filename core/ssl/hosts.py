@@ -26,7 +26,6 @@ LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 PRIVATE_HINT = "set ALLOW_PRIVATE_TARGETS=true to watch intranet hosts"
 
 
-
 @dataclass(frozen=True, order=True)
 class HostPort:
     """A normalised target: A-label hostname and TCP port."""
