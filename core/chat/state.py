@@ -1,4 +1,7 @@
-"""Reading and writing conversation state on the system path (upserts, one statement each)."""
+"""Reading and writing conversation state on the system path (upserts, one statement each).
+
+Each is a single statement, so each runs as its own transaction: one round trip.
+"""
 
 from __future__ import annotations
 
@@ -24,20 +27,15 @@ class ChatStateStore:
         await self._upsert(key, {"data": data})
 
     async def get(self, key: str) -> tuple[str | None, dict[str, Any]]:
-        async with self.db.system_uow() as session:
-            row = (
-                await session.execute(
-                    select(ChatState.state, ChatState.data).where(ChatState.key == key)
-                )
-            ).first()
+        query = select(ChatState.state, ChatState.data).where(ChatState.key == key)
+        row = (await self.db.system_execute(query)).first()
         if row is None:
             return None, {}
-        return row[0], dict(row[1] or {})
+        return row.state, dict(row.data or {})
 
     async def _upsert(self, key: str, values: dict[str, Any]) -> None:
         statement = insert(ChatState).values(key=key, **values)
         statement = statement.on_conflict_do_update(
             index_elements=[ChatState.key], set_={**values, "updated_at": func.now()}
         )
-        async with self.db.system_uow() as session:
-            await session.execute(statement)
+        await self.db.system_execute(statement)

@@ -1,59 +1,193 @@
-"""The async engine and the unit of work: one session and one transaction per update or job.
+"""The async engines and the unit of work: one session and one transaction per update or job.
 
 Two explicit paths exist. `tenant_uow` is what request paths use: it sets
 `app.current_tenant` for the transaction only, so row-level security confines every
 statement to that tenant even where a query forgets its `WHERE tenant_id`.
 `system_uow` is the named path for cross-tenant work (queue claiming, sweeps, the CLI's
-lookups by name): it switches to the `intrex_system` role for the transaction alone.
+lookups by name). It runs on a pool of its own whose connections take the `intrex_system`
+role as they are opened (a startup setting, which RESET ALL keeps), so the two paths never
+share a connection and a system transaction costs no extra statement. `system_execute` is the
+same path for a single statement that needs no transaction of its own (a chat's lookup
+by Telegram id, a conversation-state upsert): one round trip, committed by the server.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import URL
+from sqlalchemy import String, bindparam, event, func, select
+from sqlalchemy.engine import URL, Result
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql import Executable
 
 from core.db.roles import SYSTEM_ROLE
 
 TENANT_SETTING = "app.current_tenant"
 
 
-async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """Scope the current transaction to one tenant (a parameterised SET LOCAL fails on asyncpg)."""
-    await session.execute(select(func.set_config(TENANT_SETTING, str(tenant_id), True)))
+SET_TENANT = select(func.set_config(TENANT_SETTING, bindparam("tenant_id", type_=String), True))
+"""A parameterised SET LOCAL fails on asyncpg; set_config(..., is_local => true) is the same."""
+
+
+async def set_tenant(session: AsyncSession | AsyncConnection, tenant_id: uuid.UUID) -> None:
+    """Scope the current transaction to one tenant."""
+    await session.execute(SET_TENANT, {"tenant_id": str(tenant_id)})
+
+
+PING_AFTER_IDLE_SECONDS = 0.5
+"""A pooled connection idle longer than this is pinged before use (HikariCP's bypass window).
+
+SQLAlchemy's pool_pre_ping pings on every checkout, and with asyncpg a ping is three round
+trips (BEGIN, an empty query, ROLLBACK): more than a chat update's own statements. A
+connection returned moments ago is as good as the statement it just ran; one that sat idle
+may have been closed by a restart or a terminated backend, so it is checked and, if dead,
+replaced before anyone sees it. A connection that dies while busy fails its statement,
+and SQLAlchemy then renews the whole pool.
+"""
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    target = engine.sync_engine
+
+    @event.listens_for(target, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(target, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError("a pooled connection went away while idle") from exc
+
+
+Opened = TypeVar("Opened", AsyncSession, AsyncConnection)
+
+
+async def _first_statement_retried(
+    open_: Callable[[], Opened],
+    first: Callable[[Opened], Awaitable[Any]],
+    *,
+    keep_result: bool = False,
+) -> Any:
+    """Open a session or connection and run its first statement, on a fresh one if it died.
+
+    Nothing has happened in the unit of work before its first statement, so a connection
+    found dead there (killed while it sat in the pool for less than the ping window) is
+    simply replaced. SQLAlchemy has by then invalidated the rest of the pool too.
+    """
+    for attempt in (1, 2):
+        opened = open_()
+        if isinstance(opened, AsyncConnection):
+            await opened.start()
+        try:
+            result = await first(opened)
+        except DBAPIError as exc:
+            await opened.close()
+            if attempt == 1 and exc.connection_invalidated:
+                continue
+            raise
+        except BaseException:
+            await opened.close()
+            raise
+        return (opened, result) if keep_result else opened
+    raise AssertionError("unreachable")
 
 
 class Database:
-    """A runtime connection pool and the two ways of opening a unit of work on it."""
+    """The runtime connection pools and the ways of opening a unit of work on them."""
 
     def __init__(self, url: str | URL, *, pool_size: int = 10) -> None:
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size
+            url, pool_size=pool_size, max_overflow=pool_size
         )
+        self.system_engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args={"server_settings": {"role": SYSTEM_ROLE}},
+        )
+        _ping_when_idle(self.engine)
+        _ping_when_idle(self.system_engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._system_sessions = async_sessionmaker(self.system_engine, expire_on_commit=False)
+        self._system_autocommit = self.system_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def tenant_uow(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
         """A transaction that sees and writes only `tenant_id`'s rows; commits on success."""
-        async with self._sessions() as session, session.begin():
-            await set_tenant(session, tenant_id)
+        session: AsyncSession = await _first_statement_retried(
+            self._sessions, lambda fresh: set_tenant(fresh, tenant_id)
+        )
+        try:
             yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+        finally:
+            await session.close()
+
+    @asynccontextmanager
+    async def tenant_connection(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
+        """`tenant_uow` for Core statements: the same scope without an ORM session's upkeep.
+
+        For the paths every chat update takes, where the session's bookkeeping would cost
+        more than the statements themselves.
+        """
+        connection: AsyncConnection = await _first_statement_retried(
+            self.engine.connect, lambda fresh: set_tenant(fresh, tenant_id)
+        )
+        try:
+            yield connection
+        except BaseException:
+            await connection.rollback()
+            raise
+        else:
+            await connection.commit()
+        finally:
+            await connection.close()
 
     @asynccontextmanager
     async def system_uow(self) -> AsyncIterator[AsyncSession]:
         """A transaction on the cross-tenant system path; commits on success."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(text(f"SET LOCAL ROLE {SYSTEM_ROLE}"))
+        async with self._system_sessions() as session, session.begin():
             yield session
+
+    async def system_execute(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> Result[Any]:
+        """One idempotent statement on the system path, as its own transaction.
+
+        Retried once if its connection turns out to be dead, which the idle-only ping lets
+        through right after a server restart.
+        """
+
+        async def run(connection: AsyncConnection) -> Result[Any]:
+            return await connection.execute(statement, parameters or {})
+
+        connection, result = await _first_statement_retried(
+            self._system_autocommit.connect, run, keep_result=True
+        )
+        await connection.close()
+        done: Result[Any] = result
+        return done
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self.system_engine.dispose()

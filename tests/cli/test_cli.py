@@ -203,8 +203,9 @@ def test_run_reports_what_it_started_and_stops_on_sigterm(
         base = f"http://127.0.0.1:{status['http_port']}"
         health = _get_json(f"{base}/healthz", until=lambda body: body.get("scheduler") == "ok")
         assert health == {"database": "ok", "scheduler": "ok", "started": status["started"]}
-        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
-            metrics = response.read().decode()
+        metrics = _get_text(
+            f"{base}/metrics", until=lambda body: "intrex_job_seconds_count" in body
+        )
         assert "intrex_job_seconds_count" in metrics
         assert server_env["SECRET_KEYS"] not in metrics
         process.send_signal(signal.SIGTERM)
@@ -212,6 +213,17 @@ def test_run_reports_what_it_started_and_stops_on_sigterm(
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def _get_text(url: str, until: Callable[[str], bool], seconds: float = 20) -> str:
+    """GET a text document, again until `until` holds (a job's first run ends after its start)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body: str = response.read().decode()
+        if until(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
 
 
 def _get_json(
