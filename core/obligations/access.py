@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Date, DateTime, bindparam, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from core.clock import utc_now
 from core.db.enums import AppRole
 from core.errors import IntrexError, NotFoundError
-from core.tenancy.models import User
-from core.tenancy.scope import branch_scope
+from core.tenancy.models import Tenant, User
+from core.tenancy.scope import linked_branches, scope_for
 
 MANAGING_ROLES = frozenset({AppRole.head_office_admin, AppRole.branch_manager})
 
@@ -34,6 +38,8 @@ class Actor:
     role: AppRole
     branch_ids: frozenset[uuid.UUID] | None
     """None for a head-office admin: every branch of the tenant."""
+    today: date
+    """The tenant's local date when the actor was loaded (its time zone, by PostgreSQL)."""
 
     def covers(self, branch_id: uuid.UUID) -> bool:
         return self.branch_ids is None or branch_id in self.branch_ids
@@ -43,16 +49,42 @@ class Actor:
         return self.role in MANAGING_ROLES
 
 
-async def load_actor(session: AsyncSession, user: User) -> Actor:
-    """Reload `user` in this transaction (tenant-scoped) and resolve their branch scope."""
-    current = await session.get(User, user.id, populate_existing=True)
-    if current is None or current.tenant_id != user.tenant_id or current.status != "active":
+def _actor_query() -> Any:
+    today = cast(func.timezone(Tenant.timezone, bindparam("now", type_=DateTime(True))), Date)
+    return (
+        select(
+            User.tenant_id,
+            User.role,
+            User.status,
+            today.label("today"),
+            linked_branches(User.id).label("branch_ids"),
+        )
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(User.id == bindparam("user_id"))
+    )
+
+
+ACTOR_QUERY = _actor_query()
+"""Built once: every action runs it first."""
+
+
+async def load_actor(
+    session: AsyncSession | AsyncConnection, user: User, *, now: datetime | None = None
+) -> Actor:
+    """Reload `user` in this transaction (tenant-scoped): role, branches and the tenant's today.
+
+    One statement, so that re-checking on every action stays cheap.
+    """
+    row = (await session.execute(ACTOR_QUERY, {"user_id": user.id, "now": utc_now(now)})).first()
+    if row is None or row.tenant_id != user.tenant_id or row.status != "active":
         raise PermissionDeniedError("Your account is not active. Ask your administrator.")
+    role = AppRole(row.role)
     return Actor(
-        user_id=current.id,
-        tenant_id=current.tenant_id,
-        role=current.role,
-        branch_ids=await branch_scope(session, current),
+        user_id=user.id,
+        tenant_id=row.tenant_id,
+        role=role,
+        branch_ids=scope_for(role, row.branch_ids),
+        today=row.today,
     )
 
 

@@ -8,13 +8,14 @@ its `activity_logs` row in the same transaction.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Integer, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import add_recorded, record, record_update, snapshot
@@ -164,14 +165,13 @@ async def list_open_obligations(
 ) -> ObligationPage:
     """Open obligations in the user's scope, overdue first then by due date, one page.
 
-    Overdue first is due-date order: an open item is overdue exactly when its date is
-    before the tenant's today. The query is one ordered scan of the (tenant_id, status,
-    due_at) index per open status, merged, so a page costs its own rows, not the tenant's.
+    Every chat's `/obligations` and page button lands here, so it is the lean path: Core
+    statements built once, on a tenant connection rather than an ORM session, and two
+    statements in all (the actor with the tenant's today, then the page).
     """
     offset, size = _page_bounds(page, page_size)
-    async with db.tenant_uow(user.tenant_id) as session:
-        actor = await load_actor(session, user)
-        today = await tenant_today(session, actor.tenant_id, utc_now(now))
+    async with db.tenant_connection(user.tenant_id) as connection:
+        actor = await load_actor(connection, user, now=now)
         if branch_id is not None and not actor.covers(branch_id):
             raise NotFoundError("No such branch in your scope.")
         scope: Sequence[uuid.UUID] | None = (
@@ -181,11 +181,67 @@ async def list_open_obligations(
         )
         if scope is not None and not scope:
             return ObligationPage(items=[], page=page, page_size=size, has_more=False)
-        rows = await session.execute(
-            open_obligations_query(actor.tenant_id, today, window, scope, offset, size + 1)
+        statement, values = _open_obligations_page(
+            actor.tenant_id, actor.today, window, scope, offset, size + 1
         )
-        items = [to_view(row, today) for row in rows]
+        rows = await connection.execute(statement, values)
+        items = [to_view(row, actor.today) for row in rows]
     return ObligationPage(items=items[:size], page=page, page_size=size, has_more=len(items) > size)
+
+
+@functools.cache
+def _page_statement(window: Window, scoped: bool) -> Any:
+    """The dashboard query for one window, with or without a branch list, built once.
+
+    Order is due date then id, which is overdue first: an open item is overdue exactly
+    when its date is before the tenant's today. One ordered scan of a partial index of
+    open instances, (tenant_id, due_at) tenant-wide or (tenant_id, branch_id, due_at) for
+    some branches, stops at the page; only the page's rows are joined to their template
+    and branch.
+    """
+    conditions: list[Any] = [
+        ObligationInstance.tenant_id == bindparam("tenant_id"),
+        ObligationInstance.status.in_(OPEN_STATUSES),
+    ]
+    if scoped:
+        conditions.append(ObligationInstance.branch_id.in_(bindparam("branch_ids", expanding=True)))
+    if window is Window.overdue:
+        conditions.append(ObligationInstance.due_at < bindparam("today"))
+    elif window is Window.today:
+        conditions.append(ObligationInstance.due_at == bindparam("today"))
+    elif window is Window.week:
+        conditions.append(ObligationInstance.due_at <= bindparam("week_end"))
+    page = (
+        select(ObligationInstance.id, ObligationInstance.due_at)
+        .where(*conditions)
+        .order_by(ObligationInstance.due_at, ObligationInstance.id)
+        .offset(bindparam("offset", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
+        .subquery("page")
+    )
+    return (
+        view_select()
+        .join(page, page.c.id == ObligationInstance.id)
+        .order_by(page.c.due_at, page.c.id)
+    )
+
+
+def _open_obligations_page(
+    tenant_id: uuid.UUID,
+    today: date,
+    window: Window,
+    branch_ids: Sequence[uuid.UUID] | None,
+    offset: int,
+    limit: int,
+) -> tuple[Any, dict[str, Any]]:
+    values: dict[str, Any] = {"tenant_id": tenant_id, "offset": offset, "limit": limit}
+    if branch_ids is not None:
+        values["branch_ids"] = list(branch_ids)
+    if window in (Window.overdue, Window.today):
+        values["today"] = today
+    elif window is Window.week:
+        values["week_end"] = today + timedelta(days=7)
+    return _page_statement(window, branch_ids is not None), values
 
 
 def open_obligations_query(
@@ -196,39 +252,9 @@ def open_obligations_query(
     offset: int,
     limit: int,
 ) -> Any:
-    """The dashboard query (the benchmark runs it too and prints its plan).
-
-    Order is due date then id, which is overdue first: an open item is overdue exactly
-    when its date is before the tenant's today. One ordered scan of a partial index of
-    open instances, (tenant_id, due_at) tenant-wide or (tenant_id, branch_id, due_at) for
-    some branches, stops at the page; only the page's rows are joined to their template
-    and branch.
-    """
-    conditions: list[Any] = [
-        ObligationInstance.tenant_id == tenant_id,
-        ObligationInstance.status.in_(OPEN_STATUSES),
-    ]
-    if branch_ids is not None:
-        conditions.append(ObligationInstance.branch_id.in_(list(branch_ids)))
-    if window is Window.overdue:
-        conditions.append(ObligationInstance.due_at < today)
-    elif window is Window.today:
-        conditions.append(ObligationInstance.due_at == today)
-    elif window is Window.week:
-        conditions.append(ObligationInstance.due_at <= today + timedelta(days=7))
-    page = (
-        select(ObligationInstance.id, ObligationInstance.due_at)
-        .where(*conditions)
-        .order_by(ObligationInstance.due_at, ObligationInstance.id)
-        .offset(offset)
-        .limit(limit)
-        .subquery("page")
-    )
-    return (
-        view_select()
-        .join(page, page.c.id == ObligationInstance.id)
-        .order_by(page.c.due_at, page.c.id)
-    )
+    """The dashboard query with its values bound (the benchmark prints its plan)."""
+    statement, values = _open_obligations_page(tenant_id, today, window, branch_ids, offset, limit)
+    return statement.params(values)
 
 
 async def obligation_details(
@@ -236,9 +262,9 @@ async def obligation_details(
 ) -> ObligationDetails:
     parsed = parse_instance_id(instance_id)
     async with db.tenant_uow(user.tenant_id) as session:
-        actor = await load_actor(session, user)
+        actor = await load_actor(session, user, now=now)
         instance, template = await _instance_in_scope(session, actor, parsed)
-        today = await tenant_today(session, actor.tenant_id, utc_now(now))
+        today = actor.today
         view = await _view(session, instance.id, today)
         documents = await session.scalars(
             select(ObligationDocument)
@@ -297,7 +323,7 @@ async def _close(
 ) -> ActionResult:
     """The common tail of complete and waive: cancel reminders, continue the series, audit."""
     instance.next_reminder_on = None
-    today = await tenant_today(session, actor.tenant_id, moment)
+    today = actor.today
     cancelled = await cancel_pending_reminders(session, instance)
     following = await continue_series(session, instance, template, today)
     await session.flush()
@@ -328,7 +354,7 @@ async def complete_obligation(
     parsed = parse_instance_id(instance_id)
     moment = utc_now(now)
     async with db.tenant_uow(user.tenant_id) as session:
-        actor = await load_actor(session, user)
+        actor = await load_actor(session, user, now=moment)
         instance, template = await _instance_in_scope(session, actor, parsed, lock=True)
         _refuse_closed(instance)
         if template.proof_required:
@@ -372,7 +398,7 @@ async def waive_obligation(
     parsed = parse_instance_id(instance_id)
     moment = utc_now(now)
     async with db.tenant_uow(user.tenant_id) as session:
-        actor = await load_actor(session, user)
+        actor = await load_actor(session, user, now=moment)
         instance, template = await _instance_in_scope(session, actor, parsed, lock=True)
         require_manager(actor, "waive")
         _refuse_closed(instance)
@@ -403,12 +429,12 @@ async def reopen_obligation(
     parsed = parse_instance_id(instance_id)
     moment = utc_now(now)
     async with db.tenant_uow(user.tenant_id) as session:
-        actor = await load_actor(session, user)
+        actor = await load_actor(session, user, now=moment)
         instance, _ = await _instance_in_scope(session, actor, parsed, lock=True)
         require_manager(actor, "reopen")
         if instance.status not in CLOSED_STATUSES:
             raise ConflictError("This obligation is open already.")
-        today = await tenant_today(session, actor.tenant_id, moment)
+        today = actor.today
         before = snapshot(instance)
         instance.status = status_for(instance.due_at, today)
         instance.completed_at = None

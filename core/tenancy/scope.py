@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.enums import AppRole
@@ -12,12 +14,27 @@ from core.db.session import Database
 from core.tenancy.models import User, UserBranch
 
 
+def scope_for(role: AppRole, branch_ids: Iterable[uuid.UUID] | None) -> frozenset[uuid.UUID] | None:
+    """The branch ids a user of `role` linked to `branch_ids` may act for; None: every branch."""
+    if role is AppRole.head_office_admin:
+        return None
+    return frozenset(branch_ids or ())
+
+
+def linked_branches(user_id: Any) -> Any:
+    """A scalar subquery: the array of branch ids linked to `user_id` (a column or a value)."""
+    return (
+        select(func.array_agg(UserBranch.branch_id))
+        .where(UserBranch.user_id == user_id)
+        .scalar_subquery()
+    )
+
+
 async def branch_scope(session: AsyncSession, user: User) -> frozenset[uuid.UUID] | None:
     """The branch ids `user` may act for, or None meaning every branch (head office)."""
     if user.role is AppRole.head_office_admin:
         return None
-    rows = await session.scalars(select(UserBranch.branch_id).where(UserBranch.user_id == user.id))
-    return frozenset(rows)
+    return scope_for(user.role, await session.scalar(select(linked_branches(user.id))))
 
 
 def in_scope(scope: frozenset[uuid.UUID] | None, branch_id: uuid.UUID | None) -> bool:
