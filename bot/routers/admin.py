@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -15,7 +12,7 @@ from bot.texts import e, local_time, with_article
 from core.db.enums import AppRole
 from core.db.session import Database
 from core.errors import IntrexError
-from core.notify.digest import digest_summary
+from core.notify.digest import digest_for
 from core.tenancy.models import Tenant, User
 from core.tenancy.service import create_invite, parse_role
 
@@ -56,15 +53,13 @@ async def invite(
     )
 
 
-async def digest(message: Message, db: Database, user: User, tenant: Tenant) -> None:
-    today = datetime.now(UTC).astimezone(ZoneInfo(tenant.timezone)).date()
-    async with db.tenant_uow(user.tenant_id) as session:
-        current = await session.get(User, user.id)
-        if current is None:
-            await refuse(message, "Your account is not active.")
-            return
-        summary = await digest_summary(session, current, today)
-    await message.answer(f"<b>Digest for {today:%d %b %Y}</b>\n{e(summary.text())}")
+async def digest(message: Message, db: Database, user: User) -> None:
+    try:
+        summary = await digest_for(db, user)
+    except IntrexError as exc:
+        await refuse(message, exc.message)
+        return
+    await message.answer(f"<b>Digest for {summary.today:%d %b %Y}</b>\n{e(summary.text())}")
 
 
 def build_router() -> Router:

@@ -21,6 +21,7 @@ from core.config import Settings
 from core.db.enums import NotificationEventType, ObligationStatus, Severity, SslCheckStatus
 from core.db.session import Database
 from core.notify.events import emit_event
+from core.obligations.access import PermissionDeniedError, load_actor
 from core.obligations.models import ObligationInstance, ObligationTemplate
 from core.ssl.models import Domain
 from core.tenancy.models import Tenant, User
@@ -72,6 +73,19 @@ class DigestSummary:
             lines.append("Most urgent:")
             lines.extend(f"• {item}" for item in self.top)
         return "\n".join(lines)
+
+
+async def digest_for(db: Database, user: User, *, now: datetime | None = None) -> DigestSummary:
+    """`/digest` on demand: today's summary for `user`, re-read and scoped in one unit of work.
+
+    An inactive or removed user gets PermissionDeniedError.
+    """
+    async with db.tenant_uow(user.tenant_id) as session:
+        actor = await load_actor(session, user, now=now)
+        current = await session.get(User, actor.user_id)
+        if current is None:
+            raise PermissionDeniedError("Your account is not active. Ask your administrator.")
+        return await digest_summary(session, current, actor.today)
 
 
 async def digest_summary(session: AsyncSession, user: User, today: date) -> DigestSummary:
