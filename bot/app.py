@@ -10,7 +10,7 @@ from aiogram.enums import ParseMode
 from aiogram.types import BotCommand
 
 from bot.metrics import MetricsMiddleware
-from bot.middlewares import ContextMiddleware
+from bot.middlewares import ContextMiddleware, InFlightMiddleware
 from bot.routers import all_routers
 from bot.storage import PostgresStorage
 from core.config import Settings
@@ -50,10 +50,13 @@ def create_dispatcher(
     *,
     storage: PostgresStorage | None = None,
     ssl_resolver: Resolver | None = None,
+    in_flight: InFlightMiddleware | None = None,
 ) -> Dispatcher:
     """Routers, middlewares and PostgreSQL-backed conversation state."""
     conversations = storage or PostgresStorage(db)
     dispatcher = Dispatcher(storage=conversations, disable_fsm=True, ssl_resolver=ssl_resolver)
+    if in_flight is not None:
+        dispatcher.update.outer_middleware(in_flight)
     dispatcher.update.outer_middleware(MetricsMiddleware())
     dispatcher.update.outer_middleware(
         ContextMiddleware(db, settings, dispatcher.fsm, conversations)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -53,6 +54,42 @@ class ContextMiddleware(BaseMiddleware):
             user_id=loaded.user.id if loaded.user else None,
         ):
             return await handler(event, data)
+
+
+class InFlightMiddleware(BaseMiddleware):
+    """Knows whether any update is being handled, so a stopping process can let them finish.
+
+    aiogram stops fetching updates on request but leaves the handlers it started running;
+    closing the database under them would turn a user's half-done upload into an error.
+    """
+
+    def __init__(self) -> None:
+        self._handling = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        self._handling += 1
+        self._idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self._handling -= 1
+            if self._handling == 0:
+                self._idle.set()
+
+    @property
+    def handling(self) -> int:
+        return self._handling
+
+    async def drained(self, within: float) -> bool:
+        """Wait up to `within` seconds for the updates in hand; whether they all finished."""
+        try:
+            async with asyncio.timeout(within):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 class LinkedOnlyMiddleware(BaseMiddleware):

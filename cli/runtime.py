@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from bot.app import create_bot, create_dispatcher, set_commands
+from bot.middlewares import InFlightMiddleware
 from bot.telegram import BotTelegramSender
 from core.config import Settings
 from core.crypto import load_secret_box
@@ -102,8 +103,9 @@ async def run_services(
             services.skipped["bot"] = "BOT_TOKEN is not set (Telegram alerts cannot be sent)"
         else:
             bot = create_bot(settings)
+    in_flight = InFlightMiddleware()
     if bot_wanted and bot is not None:
-        dispatcher = create_dispatcher(db, settings)
+        dispatcher = create_dispatcher(db, settings, in_flight=in_flight)
     tasks: list[asyncio.Task[Any]] = []
     app = http_app(services)
     if dispatcher is not None and bot is not None:
@@ -147,12 +149,14 @@ async def run_services(
         if dispatcher is not None and settings.bot_mode == "polling":
             with contextlib.suppress(RuntimeError):
                 await dispatcher.stop_polling()
+        await runner.cleanup()
+        if not await in_flight.drained(settings.shutdown_grace_seconds):
+            log.warning("stopping with updates still in hand", updates=in_flight.handling)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 asyncio.gather(*tasks, return_exceptions=True),
                 settings.shutdown_grace_seconds + 5,
             )
-        await runner.cleanup()
         if bot is not None:
             await bot.session.close()
         await db.dispose()
