@@ -1,10 +1,7 @@
 """Inline keyboards, built from the CallbackData factories.
 
 Rows are assembled directly: aiogram's InlineKeyboardBuilder deep-copies the whole markup
-on every added button, which made a 20-button obligations page cost milliseconds. For the
-same reason buttons are built with pydantic's `model_construct`: their texts are our own
-and their payloads come from the factories (packed, so Telegram's 64-byte limit is still
-checked), so validating them again would only cost time on every page.
+on every added button, which made a 20-button obligations page cost milliseconds.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from core.obligations.views import ObligationPage, ObligationView
 
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton.model_construct(text=text, callback_data=data.pack())
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
 def markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup | None:
@@ -34,10 +31,7 @@ def obligation_row(
     actions = [(f"{number} ✅", "complete"), (f"{number} 📎", "proof"), (f"{number} 🔎", "details")]
     if can_waive:
         actions.append((f"{number} ✋", "waive"))
-    return [
-        button(text, ObligationButton.model_construct(action=action, id=hex_id))
-        for text, action in actions
-    ]
+    return [button(text, ObligationButton(action=action, id=hex_id)) for text, action in actions]
 
 
 def obligations_keyboard(
