@@ -181,7 +181,7 @@ async def list_open_obligations(
         )
         if scope is not None and not scope:
             return ObligationPage(items=[], page=page, page_size=size, has_more=False)
-        statement, values = _open_obligations_page(
+        statement, values = open_obligations_page(
             actor.tenant_id, actor.today, window, scope, offset, size + 1
         )
         rows = await connection.execute(statement, values)
@@ -233,7 +233,7 @@ def _page_statement(window: Window, scoped: bool) -> Any:
     )
 
 
-def _open_obligations_page(
+def open_obligations_page(
     tenant_id: uuid.UUID,
     today: date,
     window: Window,
@@ -241,6 +241,7 @@ def _open_obligations_page(
     offset: int,
     limit: int,
 ) -> tuple[Any, dict[str, Any]]:
+    """The dashboard query and its values (the benchmarks print its plan and run its SQL)."""
     values: dict[str, Any] = {"tenant_id": tenant_id, "offset": offset, "limit": limit}
     if branch_ids is not None:
         values["branch_ids"] = list(branch_ids)
@@ -249,19 +250,6 @@ def _open_obligations_page(
     elif window is Window.week:
         values["week_end"] = today + timedelta(days=7)
     return _page_statement(window, branch_ids is not None), values
-
-
-def open_obligations_query(
-    tenant_id: uuid.UUID,
-    today: date,
-    window: Window,
-    branch_ids: Sequence[uuid.UUID] | None,
-    offset: int,
-    limit: int,
-) -> Any:
-    """The dashboard query with its values bound (the benchmark prints its plan)."""
-    statement, values = _open_obligations_page(tenant_id, today, window, branch_ids, offset, limit)
-    return statement.params(values)
 
 
 async def obligation_details(
@@ -642,6 +630,7 @@ __all__ = [
     "list_obligations_for_admin",
     "list_open_obligations",
     "obligation_details",
+    "open_obligations_page",
     "parse_instance_id",
     "parse_status",
     "parse_window",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 from aiogram import Dispatcher, Router
 from aiogram.types import Message, Update
 
@@ -14,14 +12,6 @@ from bot.app import create_bot
 from bot.middlewares import InFlightMiddleware
 from core.config import Settings
 from tests.telegram_stub import TelegramStub
-
-
-@pytest.fixture
-async def stub() -> AsyncIterator[TelegramStub]:
-    server = TelegramStub()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def _update(number: int, text: str) -> Update:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -37,9 +38,13 @@ async def _backend_pids(database: Database) -> set[int]:
     return pids
 
 
-async def test_connections_killed_while_idle_are_replaced_before_use(
-    target: DatabaseTarget,
+@pytest.mark.parametrize("pause", [PING_AFTER_IDLE_SECONDS + 0.2, 0], ids=["idle", "busy"])
+async def test_connections_killed_in_the_pool_cost_no_unit_of_work(
+    target: DatabaseTarget, pause: float
 ) -> None:
+    """Idle past the window: the ping finds the dead connection and the pool replaces it.
+    Within the window: the unit of work's first statement finds out and runs on a fresh one.
+    """
     database = Database(target.runtime_url, pool_size=1)
     admin = create_async_engine(target.admin_url, poolclass=NullPool)
     try:
@@ -47,34 +52,14 @@ async def test_connections_killed_while_idle_are_replaced_before_use(
         async with admin.connect() as connection:
             for pid in before:
                 await connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        await asyncio.sleep(PING_AFTER_IDLE_SECONDS + 0.2)
-        assert (await database.system_execute(text("SELECT 1"))).scalar() == 1
-        async with database.system_uow() as session:
-            assert await session.scalar(text("SELECT 1")) == 1
-        async with database.engine.begin() as connection:
-            assert await connection.scalar(text("SELECT 1")) == 1
-        assert not (await _backend_pids(database)) & before
-    finally:
-        await database.dispose()
-        await admin.dispose()
-
-
-async def test_connections_killed_while_busy_fail_no_unit_of_work(
-    target: DatabaseTarget,
-) -> None:
-    """Killed within the ping window: the first statement finds out, and a fresh one runs it."""
-    database = Database(target.runtime_url, pool_size=1)
-    admin = create_async_engine(target.admin_url, poolclass=NullPool)
-    try:
-        before = await _backend_pids(database)
-        async with admin.connect() as connection:
-            for pid in before:
-                await connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        await asyncio.sleep(pause)
         assert (await database.system_execute(text("SELECT 1"))).scalar() == 1
         async with database.tenant_uow(uuid.uuid4()) as session:
             assert await session.scalar(text("SELECT 1")) == 1
         async with database.tenant_connection(uuid.uuid4()) as connection:
             assert await connection.scalar(text("SELECT 1")) == 1
+        async with database.system_uow() as session:
+            assert await session.scalar(text("SELECT 1")) == 1
         assert not (await _backend_pids(database)) & before
     finally:
         await database.dispose()
