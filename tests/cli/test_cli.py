@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -16,17 +15,7 @@ import pytest
 
 from core.crypto import generate_key
 from core.db.target import DatabaseTarget
-
-INTREX = [str(Path(sys.executable).with_name("intrex"))]
-if not Path(INTREX[0]).exists():
-    INTREX = [sys.executable, "-m", "cli"]
-
-
-def _base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SECRET_KEYS"))}
-    env.pop("DATA_DIR", None)
-    env["COLUMNS"] = "200"
-    return env
+from tests.environment import INTREX, intrex_env
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -42,11 +31,11 @@ def as_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 @pytest.fixture
 def server_env(target: DatabaseTarget) -> dict[str, str]:
-    env = _base_env()
-    env["DATABASE_URL"] = target.runtime_url.render_as_string(hide_password=False)
-    env["DATABASE_ADMIN_URL"] = target.admin_url.render_as_string(hide_password=False)
-    env["SECRET_KEYS"] = generate_key()
-    return env
+    return intrex_env(
+        target,
+        secret_key=generate_key(),
+        DATABASE_ADMIN_URL=target.admin_url.render_as_string(hide_password=False),
+    )
 
 
 def test_full_admin_flow_with_json(server_env: dict[str, str], tmp_path: Path) -> None:
@@ -146,7 +135,7 @@ def test_bad_input_gets_a_message_and_exit_1(
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
-    env = _base_env() | {"DATABASE_URL": "postgresql://intrex_app@127.0.0.1:1/none"}
+    env = intrex_env() | {"DATABASE_URL": "postgresql://intrex_app@127.0.0.1:1/none"}
     result = run(["tenant", "list"], env, tmp_path)
     assert result.returncode == 1
     assert "cannot use the database" in result.stderr
@@ -156,14 +145,14 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_keys_generate_prints_a_usable_key(tmp_path: Path) -> None:
     from core.crypto import SecretBox
 
-    result = run(["keys", "generate", "--json"], _base_env(), tmp_path)
+    result = run(["keys", "generate", "--json"], intrex_env(), tmp_path)
     key = as_json(result)["key"]
     box = SecretBox([key])
     assert box.decrypt_json(box.encrypt_json({"a": 1})) == {"a": 1}
 
 
 def test_embedded_database_without_url(tmp_path: Path) -> None:
-    env = _base_env() | {"DATA_DIR": str(tmp_path / "data")}
+    env = intrex_env() | {"DATA_DIR": str(tmp_path / "data")}
     migrated = run(["migrate", "--json"], env, tmp_path)
     assert migrated.returncode == 0, migrated.stderr + migrated.stdout
     report = as_json(migrated)

@@ -4,35 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.crypto import generate_key
 from core.db.target import DatabaseTarget
+from tests.environment import INTREX, intrex_env
 from tests.peers import WebhookReceiver
-
-INTREX = str(Path(sys.executable).with_name("intrex"))
 
 
 @pytest.fixture
 def env(target: DatabaseTarget) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SECRET_KEYS"))}
-    return base | {
-        "DATABASE_URL": target.runtime_url.render_as_string(hide_password=False),
-        "SECRET_KEYS": generate_key(),
-        "ALLOW_PRIVATE_TARGETS": "true",
-        "COLUMNS": "200",
-    }
+    return intrex_env(target, secret_key=generate_key(), ALLOW_PRIVATE_TARGETS="true")
 
 
 async def intrex(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        INTREX,
+        *INTREX,
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,

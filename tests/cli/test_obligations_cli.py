@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -14,20 +12,14 @@ from typing import Any
 import pytest
 
 from core.db.target import DatabaseTarget
-
-INTREX = [str(Path(sys.executable).with_name("intrex"))]
-if not Path(INTREX[0]).exists():
-    INTREX = [sys.executable, "-m", "cli"]
+from tests.environment import INTREX, intrex_env
 
 
 @pytest.fixture
 def env(target: DatabaseTarget) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SECRET_KEYS"))}
-    base.pop("DATA_DIR", None)
-    base["COLUMNS"] = "200"
-    base["DATABASE_URL"] = target.runtime_url.render_as_string(hide_password=False)
-    base["DATABASE_ADMIN_URL"] = target.admin_url.render_as_string(hide_password=False)
-    return base
+    return intrex_env(
+        target, DATABASE_ADMIN_URL=target.admin_url.render_as_string(hide_password=False)
+    )
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

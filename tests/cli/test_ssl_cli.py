@@ -7,7 +7,6 @@ trusts the test PKI through SSL_CA_FILE and may reach loopback via ALLOW_PRIVATE
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import INTREX
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import LoopbackServers, loopback_servers, refused_port
+from tests.environment import INTREX, intrex_env
 
 RESULT_FIELDS = {
     "host",
@@ -64,16 +63,9 @@ def _serve(servers: LoopbackServers, pki: Pki, days_valid: float) -> int:
 
 @pytest.fixture
 def env(pki: Pki) -> dict[str, str]:
-    environment = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SSL_", "TTY_"))
-    }
-    environment.update(
-        SSL_CA_FILE=str(pki.ca_file),
-        ALLOW_PRIVATE_TARGETS="true",
-        SSL_TIMEOUT_SECONDS="3",
-        COLUMNS="200",
+    return intrex_env(
+        SSL_CA_FILE=str(pki.ca_file), ALLOW_PRIVATE_TARGETS="true", SSL_TIMEOUT_SECONDS="3"
     )
-    return environment
 
 
 def intrex(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -7,10 +7,8 @@ one batch.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,13 +20,13 @@ from core.db.migrate import migrate
 from core.db.session import Database
 from core.notify.models import NotificationDelivery, NotificationStep
 from tests.conftest import ScratchDatabases
+from tests.environment import INTREX, intrex_env
 from tests.notify_load import queue_alerts, webhook_tenant
 from tests.peers import WebhookReceiver
 from tests.waiting import eventually
 
 EVENTS = 5000
 BATCH = 100
-INTREX = [str(Path(sys.executable).with_name("intrex"))]
 
 
 async def unsent_steps(db: Database, tenant_id: uuid.UUID) -> int:
@@ -64,18 +62,17 @@ async def test_sigkilled_worker_loses_nothing(scratch: ScratchDatabases, tmp_pat
     try:
         tenant, connector_id = await webhook_tenant(db, SecretBox([key]), receiver.url)
         await queue_alerts(db, tenant, connector_id, EVENTS)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
-        env |= {
-            "DATABASE_URL": target.runtime_url.render_as_string(hide_password=False),
-            "SECRET_KEYS": key,
-            "ALLOW_PRIVATE_TARGETS": "true",
-            "NOTIFY_BATCH_SIZE": str(BATCH),
-            "NOTIFY_LEASE_SECONDS": "4",
-            "NOTIFY_POLL_SECONDS": "0.2",
-            "SCHEDULER_TICK_SECONDS": "3600",
-            "HTTP_PORT": "0",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = intrex_env(
+            target,
+            secret_key=key,
+            ALLOW_PRIVATE_TARGETS="true",
+            NOTIFY_BATCH_SIZE=str(BATCH),
+            NOTIFY_LEASE_SECONDS="4",
+            NOTIFY_POLL_SECONDS="0.2",
+            SCHEDULER_TICK_SECONDS="3600",
+            HTTP_PORT="0",
+            LOG_LEVEL="WARNING",
+        )
         workers = [start_worker(env, tmp_path / f"worker{i}.log") for i in range(2)]
 
         started = await receiver.wait_for(lambda: len(receiver.requests) >= EVENTS // 4, 60)

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from core.db.target import DatabaseTarget
-
-INTREX = str(Path(sys.executable).with_name("intrex"))
+from tests.environment import INTREX, intrex_env
 
 
 def worker_env(target: DatabaseTarget, secret_key: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SECRET_KEYS"))}
-    env |= {
-        "DATABASE_URL": target.runtime_url.render_as_string(hide_password=False),
-        "SECRET_KEYS": secret_key,
+    defaults = {
         "ALLOW_PRIVATE_TARGETS": "true",
         "HTTP_PORT": "0",
         "NOTIFY_POLL_SECONDS": "0.2",
         "LOG_FORMAT": "json",
     }
-    return env | extra
+    return intrex_env(target, secret_key=secret_key, **(defaults | extra))
 
 
 def start(
@@ -40,7 +34,7 @@ def start(
     """
     out = log.with_suffix(".out")
     process = subprocess.Popen(
-        [INTREX, "run", *args, "--json"],
+        [*INTREX, "run", *args, "--json"],
         env=env,
         stdout=out.open("w"),
         stderr=log.open("w"),
