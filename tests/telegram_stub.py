@@ -39,6 +39,9 @@ class TelegramStub:
     failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     updates: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    file_delay_seconds: float = 0.0
+    """How long a file download takes (a slow network, or a big upload)."""
+    file_requested: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -160,6 +163,8 @@ class TelegramStub:
         return ready[: int(params.get("limit", 100) or 100)]
 
     async def _file(self, request: web.Request) -> web.Response:
+        self.file_requested.set()
+        await asyncio.sleep(self.file_delay_seconds)
         name = request.match_info["path"].removeprefix("documents/").removesuffix(".bin")
         if name not in self.files:
             return web.Response(status=404)

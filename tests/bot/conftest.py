@@ -12,31 +12,26 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
-from sqlalchemy import select
 
 from bot.app import create_bot, create_dispatcher
 from core.config import Settings
-from core.db.enums import AppRole, ObligationCategory, Severity
+from core.db.enums import AppRole
 from core.db.session import Database
-from core.obligations.models import ObligationInstance
-from core.obligations.recurrence import Recurrence
-from core.obligations.service import TemplateSpec, create_template
 from core.ssl.checker import StaticResolver
-from core.tenancy.models import Branch, Tenant
+from core.tenancy.models import Branch
 from core.tenancy.service import (
     TelegramIdentity,
-    create_branch,
     create_invite,
-    create_tenant,
     redeem_invite,
 )
+from tests.companies import Company
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import LoopbackServers, loopback_servers
 from tests.telegram_stub import TelegramStub
@@ -226,20 +221,6 @@ class Conversation:
         raise AssertionError(f"no button with {label_part!r} in {self.buttons(message)}")
 
 
-@dataclass
-class Company:
-    tenant: Tenant
-    dhaka: Branch
-    chattogram: Branch
-
-
-async def company(db: Database, name: str) -> Company:
-    tenant = await create_tenant(db, name, "Asia/Dhaka")
-    dhaka = await create_branch(db, tenant, code="DHK-01", name="Dhaka HQ")
-    chattogram = await create_branch(db, tenant, code="CTG-02", name="Chattogram")
-    return Company(tenant, dhaka, chattogram)
-
-
 async def member(
     world: BotWorld, company: Company, role: AppRole, branch: Branch | None, name: str
 ) -> Conversation:
@@ -256,37 +237,6 @@ async def member(
         world.db, issued.code, TelegramIdentity(user_id=person.telegram_id, full_name=name)
     )
     return person
-
-
-async def obligation(
-    db: Database, company: Company, branch: Branch, title: str, *, due_in_days: int, proof: bool
-) -> uuid.UUID:
-    """A one-off obligation for one branch; returns its instance id."""
-    anchor = datetime.now(UTC).date() + timedelta(days=due_in_days)
-    await create_template(
-        db,
-        company.tenant,
-        TemplateSpec(
-            category=ObligationCategory.fire_safety,
-            title=title,
-            recurrence=Recurrence.none,
-            severity=Severity.high,
-            anchor_date=anchor,
-            proof_required=proof,
-            branch_id=branch.id,
-        ),
-    )
-    async with db.tenant_uow(company.tenant.id) as session:
-        found = await session.scalar(
-            select(ObligationInstance.id).where(
-                ObligationInstance.branch_id == branch.id, ObligationInstance.due_at == anchor
-            )
-        )
-    assert found is not None
-    return found
-
-
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 
 def today() -> date:

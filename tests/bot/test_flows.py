@@ -28,7 +28,8 @@ from core.obligations.models import ObligationDocument, ObligationInstance
 from core.ssl.models import Domain
 from core.tenancy.models import User
 from core.tenancy.service import create_invite
-from tests.bot.conftest import PDF, BotWorld, Conversation, company, member, obligation
+from tests.bot.conftest import BotWorld, Conversation, member
+from tests.companies import PDF, company, obligation
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import LoopbackServers
 

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.db.enums import AppRole
-from tests.bot.conftest import BotWorld, Conversation, company, member
+from tests.bot.conftest import BotWorld, Conversation, member
+from tests.companies import company
 
 COMMANDS = [
     "/start",
