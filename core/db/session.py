@@ -112,13 +112,17 @@ class Database:
     """The runtime connection pools and the ways of opening a unit of work on them."""
 
     def __init__(self, url: str | URL, *, pool_size: int = 10) -> None:
+        """`pool_size` connections for tenant work (as many again in bursts), half as many
+        for the system path, whose statements are short: at most three times `pool_size`
+        connections in all."""
         self.engine: AsyncEngine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size
         )
+        system_size = max(1, pool_size // 2)
         self.system_engine: AsyncEngine = create_async_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            pool_size=system_size,
+            max_overflow=system_size,
             connect_args={"server_settings": {"role": SYSTEM_ROLE}},
         )
         _ping_when_idle(self.engine)
