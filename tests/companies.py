@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -34,8 +35,9 @@ async def company(db: Database, name: str) -> Company:
 async def obligation(
     db: Database, company: Company, branch: Branch, title: str, *, due_in_days: int, proof: bool
 ) -> uuid.UUID:
-    """A one-off obligation for one branch; returns its instance id."""
-    anchor = datetime.now(UTC).date() + timedelta(days=due_in_days)
+    """A one-off obligation for one branch, due `due_in_days` after the tenant's local today."""
+    local_today = datetime.now(ZoneInfo(company.tenant.timezone)).date()
+    anchor = local_today + timedelta(days=due_in_days)
     await create_template(
         db,
         company.tenant,

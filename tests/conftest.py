@@ -100,12 +100,18 @@ async def db(target: DatabaseTarget) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def private_db(scratch: ScratchDatabases) -> AsyncIterator[Database]:
-    """A database of this test's own, for tests whose work spans every tenant."""
+async def private_target(scratch: ScratchDatabases) -> DatabaseTarget:
+    """A database of this test's own, migrated to head."""
     own = await scratch.new_target()
     report = await migrate(own)
     assert report.missing == [], report.missing
-    database = Database(own.runtime_url, pool_size=2)
+    return own
+
+
+@pytest.fixture
+async def private_db(private_target: DatabaseTarget) -> AsyncIterator[Database]:
+    """The runtime pool on `private_target`, for tests whose work spans every tenant."""
+    database = Database(private_target.runtime_url, pool_size=2)
     yield database
     await database.dispose()
 

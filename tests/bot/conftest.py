@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +236,3 @@ async def member(
         world.db, issued.code, TelegramIdentity(user_id=person.telegram_id, full_name=name)
     )
     return person
-
-
-def today() -> date:
-    return datetime.now(UTC).date()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -292,4 +291,3 @@ async def test_alerts_list_digest_invite_and_note(world: BotWorld) -> None:
     assert "https://t.me/intrex_test_bot?start=" in invite
     assert "unknown role" in await admin.send("/invite emperor")
     assert "I did not understand" in await admin.send("hello there")
-    assert datetime.now(UTC)

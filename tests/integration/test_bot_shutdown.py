@@ -16,12 +16,11 @@ from sqlalchemy import select
 from bot.callbacks import ObligationButton
 from core.crypto import generate_key
 from core.db.enums import AppRole
-from core.db.migrate import migrate
 from core.db.session import Database
+from core.db.target import DatabaseTarget
 from core.obligations.models import ObligationDocument
 from core.tenancy.service import TelegramIdentity, create_invite, redeem_invite
 from tests.companies import PDF, company, obligation
-from tests.conftest import ScratchDatabases
 from tests.integration.workers import start, worker_env
 from tests.telegram_stub import BOT_ID, TelegramStub
 from tests.waiting import eventually
@@ -38,11 +37,9 @@ def _chat() -> dict[str, object]:
 
 
 async def test_sigterm_mid_upload_lets_the_upload_land(
-    scratch: ScratchDatabases, tmp_path: Path
+    private_target: DatabaseTarget, private_db: Database, tmp_path: Path
 ) -> None:
-    target = await scratch.new_target()
-    assert (await migrate(target)).missing == []
-    db = Database(target.runtime_url, pool_size=2)
+    target, db = private_target, private_db
     stub = TelegramStub(file_delay_seconds=2.0)
     await stub.start()
     try:
@@ -117,4 +114,3 @@ async def test_sigterm_mid_upload_lets_the_upload_land(
         assert (document.obligation_instance_id, document.filename) == (fire, "drill.pdf")
     finally:
         await stub.stop()
-        await db.dispose()

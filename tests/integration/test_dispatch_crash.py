@@ -16,10 +16,9 @@ from sqlalchemy import func, select
 
 from core.crypto import SecretBox, generate_key
 from core.db.enums import NotificationStatus
-from core.db.migrate import migrate
 from core.db.session import Database
+from core.db.target import DatabaseTarget
 from core.notify.models import NotificationDelivery, NotificationStep
-from tests.conftest import ScratchDatabases
 from tests.environment import INTREX, intrex_env
 from tests.notify_load import queue_alerts, webhook_tenant
 from tests.peers import WebhookReceiver
@@ -51,10 +50,10 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def test_sigkilled_worker_loses_nothing(scratch: ScratchDatabases, tmp_path: Path) -> None:
-    target = await scratch.new_target()
-    assert (await migrate(target)).missing == []
-    db = Database(target.runtime_url, pool_size=2)
+async def test_sigkilled_worker_loses_nothing(
+    private_target: DatabaseTarget, private_db: Database, tmp_path: Path
+) -> None:
+    target, db = private_target, private_db
     key = generate_key()
     receiver = WebhookReceiver()
     await receiver.start()
@@ -104,6 +103,5 @@ async def test_sigkilled_worker_loses_nothing(scratch: ScratchDatabases, tmp_pat
                 NotificationDelivery.delivery_status == NotificationStatus.sent
             )
         )
-    await db.dispose()
     assert unsent == 0
     assert recorded == EVENTS

@@ -11,8 +11,8 @@ from sqlalchemy import func, select, text
 
 from core.crypto import SecretBox, generate_key
 from core.db.enums import NotificationStatus
-from core.db.migrate import migrate
 from core.db.session import Database
+from core.db.target import DatabaseTarget
 from core.notify.models import NotificationStep
 from tests.conftest import ScratchDatabases, admin_execute
 from tests.integration.workers import start, worker_env
@@ -28,11 +28,9 @@ async def step_count(db: Database, tenant_id: uuid.UUID, status: NotificationSta
 
 
 async def test_terminated_backends_do_not_stop_the_next_round(
-    scratch: ScratchDatabases, tmp_path: Path
+    scratch: ScratchDatabases, private_target: DatabaseTarget, private_db: Database, tmp_path: Path
 ) -> None:
-    target = await scratch.new_target()
-    assert (await migrate(target)).missing == []
-    db = Database(target.runtime_url, pool_size=2)
+    target, db = private_target, private_db
     key = generate_key()
     receiver = WebhookReceiver()
     await receiver.start()
@@ -59,16 +57,13 @@ async def test_terminated_backends_do_not_stop_the_next_round(
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
         await receiver.stop()
-        await db.dispose()
     assert worker.returncode == 0
 
 
 async def test_sigterm_during_dispatch_leaves_nothing_stuck_or_lost(
-    scratch: ScratchDatabases, tmp_path: Path
+    scratch: ScratchDatabases, private_target: DatabaseTarget, private_db: Database, tmp_path: Path
 ) -> None:
-    target = await scratch.new_target()
-    assert (await migrate(target)).missing == []
-    db = Database(target.runtime_url, pool_size=2)
+    target, db = private_target, private_db
     key = generate_key()
     receiver = WebhookReceiver(delay_seconds=0.2)
     await receiver.start()
@@ -107,7 +102,6 @@ async def test_sigterm_during_dispatch_leaves_nothing_stuck_or_lost(
             await asyncio.to_thread(second.wait, 30)
     finally:
         await receiver.stop()
-        await db.dispose()
     assert len(receiver.by_key()) == 600
     async with db.tenant_uow(tenant.id) as session:
         held = await session.scalar(

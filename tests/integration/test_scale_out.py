@@ -20,8 +20,8 @@ from core.db.enums import (
     ObligationCategory,
     Severity,
 )
-from core.db.migrate import migrate
 from core.db.session import Database
+from core.db.target import DatabaseTarget
 from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.models import NotificationDelivery, NotificationEvent, NotificationStep
 from core.notify.routes import add_route
@@ -29,7 +29,6 @@ from core.obligations.recurrence import Recurrence
 from core.obligations.service import TemplateSpec, create_template
 from core.ssl.models import Domain, SslCheckResult
 from core.tenancy.service import create_branch, create_tenant
-from tests.conftest import ScratchDatabases
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import loopback_servers
 from tests.integration.workers import start, worker_env
@@ -58,11 +57,9 @@ async def all_steps_sent(db: Database, tenant_id: uuid.UUID) -> bool:
 
 
 async def test_two_workers_do_everything_exactly_once(
-    scratch: ScratchDatabases, tmp_path: Path
+    private_target: DatabaseTarget, private_db: Database, tmp_path: Path
 ) -> None:
-    target = await scratch.new_target()
-    assert (await migrate(target)).missing == []
-    db = Database(target.runtime_url, pool_size=2)
+    target, db = private_target, private_db
     key = generate_key()
     box = SecretBox([key])
     pki = Pki(tmp_path / "pki")
@@ -157,7 +154,6 @@ async def test_two_workers_do_everything_exactly_once(
                 )
             ).all()
         )
-    await db.dispose()
 
     by_domain: dict[object, list[datetime]] = {}
     for domain_id, checked_at in checks:
