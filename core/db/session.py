@@ -76,14 +76,12 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 
 Opened = TypeVar("Opened", AsyncSession, AsyncConnection)
+Returned = TypeVar("Returned")
 
 
 async def _first_statement_retried(
-    open_: Callable[[], Opened],
-    first: Callable[[Opened], Awaitable[Any]],
-    *,
-    keep_result: bool = False,
-) -> Any:
+    open_: Callable[[], Opened], first: Callable[[Opened], Awaitable[Returned]]
+) -> tuple[Opened, Returned]:
     """Open a session or connection and run its first statement, on a fresh one if it died.
 
     Nothing has happened in the unit of work before its first statement, so a connection
@@ -95,7 +93,7 @@ async def _first_statement_retried(
         if isinstance(opened, AsyncConnection):
             await opened.start()
         try:
-            result = await first(opened)
+            return opened, await first(opened)
         except DBAPIError as exc:
             await opened.close()
             if attempt == 1 and exc.connection_invalidated:
@@ -104,8 +102,21 @@ async def _first_statement_retried(
         except BaseException:
             await opened.close()
             raise
-        return (opened, result) if keep_result else opened
     raise AssertionError("unreachable")
+
+
+@asynccontextmanager
+async def _committed(opened: Opened) -> AsyncIterator[Opened]:
+    """Commit on success, roll back on any error, close in every case."""
+    try:
+        yield opened
+    except BaseException:
+        await opened.rollback()
+        raise
+    else:
+        await opened.commit()
+    finally:
+        await opened.close()
 
 
 class Database:
@@ -134,18 +145,11 @@ class Database:
     @asynccontextmanager
     async def tenant_uow(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
         """A transaction that sees and writes only `tenant_id`'s rows; commits on success."""
-        session: AsyncSession = await _first_statement_retried(
+        session, _ = await _first_statement_retried(
             self._sessions, lambda fresh: set_tenant(fresh, tenant_id)
         )
-        try:
+        async with _committed(session):
             yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
-        finally:
-            await session.close()
 
     @asynccontextmanager
     async def tenant_connection(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
@@ -154,18 +158,11 @@ class Database:
         For the paths every chat update takes, where the session's bookkeeping would cost
         more than the statements themselves.
         """
-        connection: AsyncConnection = await _first_statement_retried(
+        connection, _ = await _first_statement_retried(
             self.engine.connect, lambda fresh: set_tenant(fresh, tenant_id)
         )
-        try:
+        async with _committed(connection):
             yield connection
-        except BaseException:
-            await connection.rollback()
-            raise
-        else:
-            await connection.commit()
-        finally:
-            await connection.close()
 
     @asynccontextmanager
     async def system_uow(self) -> AsyncIterator[AsyncSession]:
@@ -185,12 +182,9 @@ class Database:
         async def run(connection: AsyncConnection) -> Result[Any]:
             return await connection.execute(statement, parameters or {})
 
-        connection, result = await _first_statement_retried(
-            self._system_autocommit.connect, run, keep_result=True
-        )
+        connection, result = await _first_statement_retried(self._system_autocommit.connect, run)
         await connection.close()
-        done: Result[Any] = result
-        return done
+        return result
 
     async def dispose(self) -> None:
         await self.engine.dispose()
