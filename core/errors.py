@@ -23,3 +23,7 @@ class ValidationError(IntrexError):
 
 class ConfigurationError(IntrexError):
     """The deployment is missing a setting or a privilege it needs."""
+
+
+class PermissionDeniedError(IntrexError):
+    """The user is known, but may not do this: their role, or an account no longer active."""

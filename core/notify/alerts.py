@@ -10,11 +10,12 @@ from sqlalchemy import ColumnElement, case, exists, or_, select, true
 
 from core.db.enums import NotificationEventType, NotificationStatus, Severity
 from core.db.session import Database
+from core.errors import PermissionDeniedError
 from core.notify.models import NotificationEvent, NotificationStep
 from core.notify.render import headline
 from core.notify.routing import USER_PREFIX
 from core.tenancy.models import Branch, User
-from core.tenancy.scope import branch_scope
+from core.tenancy.scope import load_actor
 
 OPEN_ALERT = (
     NotificationStatus.queued,
@@ -42,13 +43,13 @@ class AlertView:
 async def list_open_alerts(db: Database, user: User, *, limit: int = 10) -> list[AlertView]:
     """Unacknowledged alerts (not digests) for the user's branches or sent to them."""
     async with db.tenant_uow(user.tenant_id) as session:
-        current = await session.get(User, user.id)
-        if current is None or current.status != "active":
+        try:
+            scope = (await load_actor(session, user)).branch_ids
+        except PermissionDeniedError:
             return []
-        scope = await branch_scope(session, current)
         sent_to_me = exists().where(
             NotificationStep.notification_event_id == NotificationEvent.id,
-            NotificationStep.recipient_ref == f"{USER_PREFIX}{current.id}",
+            NotificationStep.recipient_ref == f"{USER_PREFIX}{user.id}",
         )
         visible: ColumnElement[bool] = (
             true() if scope is None else or_(NotificationEvent.branch_id.in_(scope), sent_to_me)

@@ -21,11 +21,10 @@ from core.config import Settings
 from core.db.enums import NotificationEventType, ObligationStatus, Severity, SslCheckStatus
 from core.db.session import Database
 from core.notify.events import emit_event
-from core.obligations.access import PermissionDeniedError, load_actor
 from core.obligations.models import ObligationInstance, ObligationTemplate
 from core.ssl.models import Domain
 from core.tenancy.models import Tenant, User
-from core.tenancy.scope import branch_scope
+from core.tenancy.scope import branch_scope, load_actor
 
 FAILING = (
     SslCheckStatus.expired,
@@ -82,15 +81,13 @@ async def digest_for(db: Database, user: User, *, now: datetime | None = None) -
     """
     async with db.tenant_uow(user.tenant_id) as session:
         actor = await load_actor(session, user, now=now)
-        current = await session.get(User, actor.user_id)
-        if current is None:
-            raise PermissionDeniedError("Your account is not active. Ask your administrator.")
-        return await digest_summary(session, current, actor.today)
+        return await digest_summary(session, actor.branch_ids, actor.today)
 
 
-async def digest_summary(session: AsyncSession, user: User, today: date) -> DigestSummary:
-    """Counts within the user's branches (all for head office), in the caller's tenant scope."""
-    scope = await branch_scope(session, user)
+async def digest_summary(
+    session: AsyncSession, scope: frozenset[uuid.UUID] | None, today: date
+) -> DigestSummary:
+    """Counts within `scope` (None: every branch), in the caller's tenant scope."""
     week_end = today + timedelta(days=7)
     open_in_scope = and_(
         ObligationInstance.status.in_(OPEN),
@@ -178,7 +175,7 @@ async def _tenant_digests(db: Database, tenant_id: uuid.UUID, today: date, momen
             )
         )
         for user in users:
-            summary = await digest_summary(session, user, today)
+            summary = await digest_summary(session, await branch_scope(session, user), today)
             if not summary.anything:
                 continue
             event = await emit_event(

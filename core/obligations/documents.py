@@ -28,12 +28,13 @@ from core.audit import record
 from core.config import Settings, get_settings
 from core.db.session import Database
 from core.errors import ValidationError
-from core.obligations.access import load_actor, not_found
+from core.obligations.access import not_found
 from core.obligations.models import ObligationDocument, ObligationInstance
 from core.storage import DocumentStorage, local_storage
 from core.storage.base import digest
 from core.storage.mime import DOCX, HEIC, XLSX, detect_mime
 from core.tenancy.models import User
+from core.tenancy.scope import load_actor
 
 ALLOWED_TYPES: dict[str, str] = {
     "application/pdf": "PDF",

@@ -27,15 +27,9 @@ from core.db.enums import (
     Severity,
 )
 from core.db.session import Database
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from core.notify.models import NotificationEvent
-from core.obligations.access import (
-    Actor,
-    PermissionDeniedError,
-    load_actor,
-    not_found,
-    require_manager,
-)
+from core.obligations.access import not_found, require_manager
 from core.obligations.clock import reminder_fingerprint_prefix
 from core.obligations.generation import (
     DEFAULT_HORIZON_MONTHS,
@@ -67,6 +61,7 @@ from core.obligations.views import (
     view_select,
 )
 from core.tenancy.models import Branch, Tenant, User
+from core.tenancy.scope import Actor, load_actor
 
 MAX_PAGE_SIZE = 50
 MAX_WAIVE_REASON = 1000
@@ -314,7 +309,6 @@ async def _close(
     *,
     action: str,
     before: dict[str, Any],
-    moment: datetime,
 ) -> ActionResult:
     """The common tail of complete and waive: cancel reminders, continue the series, audit."""
     instance.next_reminder_on = None
@@ -372,7 +366,6 @@ async def complete_obligation(
             template,
             action="obligation.complete",
             before=before,
-            moment=moment,
         )
 
 
@@ -409,7 +402,6 @@ async def waive_obligation(
             template,
             action="obligation.waive",
             before=before,
-            moment=moment,
         )
 
 

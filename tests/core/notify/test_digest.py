@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from core.config import Settings
@@ -16,7 +17,8 @@ from core.db.enums import (
     ObligationStatus,
     Severity,
 )
-from core.notify.digest import digest_summary, run_digest
+from core.errors import PermissionDeniedError
+from core.notify.digest import digest_for, run_digest
 from core.notify.dispatcher import Dispatcher
 from core.notify.models import NotificationEvent
 from core.obligations.models import ObligationInstance, ObligationTemplate
@@ -112,14 +114,19 @@ async def test_summary_respects_branch_scope(world: World) -> None:
     await add_obligation(world, "VAT return", date(2026, 11, 26), ObligationStatus.due_today)
     outsider = await add_user(world, AppRole.operator, branch=False)
     admin = await add_user(world, AppRole.head_office_admin, branch=False)
+    morning = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    as_outsider = await digest_for(world.db, outsider, now=morning)
+    as_admin = await digest_for(world.db, admin, now=morning)
     async with world.db.tenant_uow(world.tenant.id) as session:
-        as_outsider = await digest_summary(
-            session, await session.get_one(User, outsider.id), date(2026, 11, 26)
-        )
-        as_admin = await digest_summary(
-            session, await session.get_one(User, admin.id), date(2026, 11, 26)
-        )
         total = await session.scalar(select(func.count()).select_from(ObligationInstance))
     assert total == 1
     assert not as_outsider.anything
     assert as_admin.due_today == 1
+
+
+async def test_on_demand_digest_refuses_an_inactive_user(world: World) -> None:
+    gone = await add_user(world, AppRole.operator, branch=True)
+    async with world.db.tenant_uow(world.tenant.id) as session:
+        (await session.get_one(User, gone.id)).status = "disabled"
+    with pytest.raises(PermissionDeniedError, match="not active"):
+        await digest_for(world.db, gone)

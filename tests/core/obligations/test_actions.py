@@ -11,8 +11,7 @@ from sqlalchemy import select
 from core.audit.models import ActivityLog
 from core.db.enums import AppRole, ObligationStatus
 from core.db.session import Database
-from core.errors import ConflictError, NotFoundError, ValidationError
-from core.obligations.access import PermissionDeniedError
+from core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from core.obligations.documents import attach_document
 from core.obligations.recurrence import Recurrence
 from core.obligations.service import (
