@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -9,33 +11,37 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand
 
+from bot.i18n import CatalogueI18n, LanguageMiddleware
 from bot.metrics import MetricsMiddleware
 from bot.middlewares import ContextMiddleware, InFlightMiddleware
 from bot.routers import all_routers
 from bot.storage import PostgresStorage
+from bot.uploads import PendingUploads
 from core.config import Settings
+from core.db.enums import Language
 from core.db.session import Database
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, ErrorCode
+from core.i18n import N_, texts_for
 from core.ssl.checker import Resolver
+from core.storage import DocumentStorage, local_storage
 
 COMMANDS = [
-    BotCommand(command="obligations", description="Open obligations: overdue, today, week, all"),
-    BotCommand(command="alerts", description="Unacknowledged alerts"),
-    BotCommand(command="domains", description="Monitored certificates"),
-    BotCommand(command="digest", description="Today's summary"),
-    BotCommand(command="check", description="Check a certificate now"),
-    BotCommand(command="adddomain", description="Monitor a certificate (head office)"),
-    BotCommand(command="removedomain", description="Stop monitoring (head office)"),
-    BotCommand(command="invite", description="Invite a colleague (head office)"),
-    BotCommand(command="help", description="What you can do"),
+    ("obligations", N_("Open obligations: overdue, today, week, all")),
+    ("alerts", N_("Unacknowledged alerts")),
+    ("domains", N_("Monitored certificates")),
+    ("digest", N_("Today's summary")),
+    ("check", N_("Check a certificate now")),
+    ("adddomain", N_("Monitor a certificate (head office)")),
+    ("removedomain", N_("Stop monitoring (head office)")),
+    ("invite", N_("Invite a colleague (head office)")),
+    ("language", N_("English or বাংলা")),
+    ("help", N_("What you can do")),
 ]
 
 
 def create_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
-        raise ConfigurationError(
-            "BOT_TOKEN is not set: the bot cannot start (workers can: intrex run --no-bot)"
-        )
+        raise ConfigurationError(ErrorCode.bot_token_missing)
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     return Bot(
         settings.bot_token.get_secret_value(),
@@ -49,22 +55,47 @@ def create_dispatcher(
     settings: Settings,
     *,
     storage: PostgresStorage | None = None,
+    documents: DocumentStorage | None = None,
     ssl_resolver: Resolver | None = None,
     in_flight: InFlightMiddleware | None = None,
 ) -> Dispatcher:
-    """Routers, middlewares and PostgreSQL-backed conversation state."""
+    """Routers, middlewares, the catalogues and PostgreSQL-backed conversation state."""
     conversations = storage or PostgresStorage(db)
-    dispatcher = Dispatcher(storage=conversations, disable_fsm=True, ssl_resolver=ssl_resolver)
+    files = documents or local_storage(settings)
+    i18n = CatalogueI18n()
+    dispatcher = Dispatcher(
+        storage=conversations, disable_fsm=True, ssl_resolver=ssl_resolver, i18n=i18n
+    )
     if in_flight is not None:
         dispatcher.update.outer_middleware(in_flight)
     dispatcher.update.outer_middleware(MetricsMiddleware())
     dispatcher.update.outer_middleware(
-        ContextMiddleware(db, settings, dispatcher.fsm, conversations)
+        ContextMiddleware(db, settings, dispatcher.fsm, conversations, files)
     )
     dispatcher.update.outer_middleware(dispatcher.fsm)
+    LanguageMiddleware(i18n).setup(dispatcher)
     dispatcher.include_routers(*all_routers())
+    uploads: dict[str, PendingUploads] = {}
+
+    async def start_pending_uploads(bot: Bot, **_: Any) -> None:
+        worker = PendingUploads(bot, db, settings, files, i18n)
+        uploads["worker"] = worker
+        worker.start()
+
+    async def stop_pending_uploads(**_: Any) -> None:
+        if "worker" in uploads:
+            await uploads.pop("worker").stop()
+
+    dispatcher.startup.register(start_pending_uploads)
+    dispatcher.shutdown.register(stop_pending_uploads)
     return dispatcher
 
 
 async def set_commands(bot: Bot) -> None:
-    await bot.set_my_commands(COMMANDS)
+    """The command menu, in English for everyone and in Bengali for Bengali clients."""
+    for language in Language:
+        texts = texts_for(language)
+        await bot.set_my_commands(
+            [BotCommand(command=name, description=texts.gettext(text)) for name, text in COMMANDS],
+            language_code=None if language is Language.en else language.value,
+        )

@@ -1,15 +1,20 @@
 """Every button's payload, as aiogram CallbackData factories (well under Telegram's 64 bytes).
 
 Ids travel as hex; they are only ever a request, re-authorised on the server on every press.
+Numbers are bounded here (a forged `op:all:99999999999999999999` is refused as stale before
+it reaches a query) and again by the service.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
 
 
 class ObligationButton(CallbackData, prefix="ob"):
-    """complete | proof | details | waive | reopen, on one obligation instance."""
+    """complete | proof | details | waive | reopen | attach, on one obligation instance."""
 
     action: str
     id: str
@@ -17,14 +22,24 @@ class ObligationButton(CallbackData, prefix="ob"):
 
 class ObligationPageButton(CallbackData, prefix="op"):
     window: str
-    page: int
+    page: Annotated[int, Field(ge=0, le=10_000)]
+
+
+class DocumentButton(CallbackData, prefix="dc"):
+    """Send one proof file back into the chat."""
+
+    id: str
 
 
 class AlertButton(CallbackData, prefix="al"):
-    """ack | note, on one notification event."""
+    """ack | note (on a delivered alert) and lack | lnote (on the /alerts list)."""
 
     action: str
     id: str
+
+
+class LanguageButton(CallbackData, prefix="lg"):
+    language: str
 
 
 class CancelButton(CallbackData, prefix="cx"):

@@ -1,7 +1,8 @@
-"""Inline keyboards, built from the CallbackData factories.
+"""Inline keyboards, built from the CallbackData factories, labelled in the reader's language.
 
 Rows are assembled directly: aiogram's InlineKeyboardBuilder deep-copies the whole markup
-on every added button, which made a 20-button obligations page cost milliseconds.
+on every added button, which made a 20-button obligations page cost milliseconds. Which
+buttons appear is the policy's answer, passed in by the handler.
 """
 
 from __future__ import annotations
@@ -10,9 +11,21 @@ import uuid
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
 
-from bot.callbacks import AlertButton, CancelButton, ObligationButton, ObligationPageButton
-from core.obligations.views import ObligationPage, ObligationView
+from bot.callbacks import (
+    AlertButton,
+    CancelButton,
+    DocumentButton,
+    LanguageButton,
+    ObligationButton,
+    ObligationPageButton,
+)
+from bot.texts import clip
+from core.db.enums import Language
+from core.i18n import Texts
+from core.i18n.labels import label
+from core.obligations.views import DocumentView, ObligationPage, ObligationView
 
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -25,48 +38,70 @@ def markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup | Non
 
 
 def obligation_row(
-    number: int, item: ObligationView, *, can_waive: bool
+    number: int, item: ObligationView, *, can_act: bool, can_waive: bool
 ) -> list[InlineKeyboardButton]:
     hex_id = item.id.hex
-    actions = [(f"{number} ✅", "complete"), (f"{number} 📎", "proof"), (f"{number} 🔎", "details")]
+    actions = [(f"{number} 🔎", "details")]
+    if can_act:
+        actions = [(f"{number} ✅", "complete"), (f"{number} 📎", "proof"), *actions]
     if can_waive:
         actions.append((f"{number} ✋", "waive"))
     return [button(text, ObligationButton(action=action, id=hex_id)) for text, action in actions]
 
 
 def obligations_keyboard(
-    page: ObligationPage, window: str, *, can_waive: bool
+    page: ObligationPage, window: str, allowed: list[tuple[bool, bool]]
 ) -> InlineKeyboardMarkup | None:
+    """`allowed[i]`: (may complete and upload, may waive) for the page's i-th item."""
     rows = [
-        obligation_row(number, item, can_waive=can_waive)
-        for number, item in enumerate(page.items, start=1 + page.page * page.page_size)
+        obligation_row(number, item, can_act=act, can_waive=waive)
+        for (number, item), (act, waive) in zip(
+            enumerate(page.items, start=1 + page.page * page.page_size), allowed, strict=True
+        )
     ]
     navigation = []
     if page.page > 0:
         navigation.append(
-            button("◀ Previous", ObligationPageButton(window=window, page=page.page - 1))
+            button(_("◀ Previous"), ObligationPageButton(window=window, page=page.page - 1))
         )
     if page.has_more:
-        navigation.append(button("Next ▶", ObligationPageButton(window=window, page=page.page + 1)))
+        navigation.append(
+            button(_("Next ▶"), ObligationPageButton(window=window, page=page.page + 1))
+        )
     return markup([*rows, navigation])
 
 
 def details_keyboard(
-    item: ObligationView, *, can_complete: bool, can_waive: bool, can_reopen: bool, window: str
+    item: ObligationView,
+    documents: list[DocumentView],
+    *,
+    can_complete: bool,
+    can_upload: bool,
+    can_waive: bool,
+    can_reopen: bool,
 ) -> InlineKeyboardMarkup:
     hex_id = item.id.hex
     actions: list[InlineKeyboardButton] = []
     if can_complete:
-        actions.append(button("✅ Complete", ObligationButton(action="complete", id=hex_id)))
-        actions.append(button("📎 Upload proof", ObligationButton(action="proof", id=hex_id)))
+        actions.append(button(_("✅ Complete"), ObligationButton(action="complete", id=hex_id)))
+    if can_upload:
+        actions.append(button(_("📎 Upload proof"), ObligationButton(action="proof", id=hex_id)))
     if can_waive:
-        actions.append(button("✋ Waive", ObligationButton(action="waive", id=hex_id)))
+        actions.append(button(_("✋ Waive"), ObligationButton(action="waive", id=hex_id)))
     if can_reopen:
-        actions.append(button("↩️ Reopen", ObligationButton(action="reopen", id=hex_id)))
-    back = [button("⬅ Back to list", ObligationPageButton(window=window, page=0))]
-    built = markup([actions[:2], actions[2:], back])
+        actions.append(button(_("↩️ Reopen"), ObligationButton(action="reopen", id=hex_id)))
+    files = [
+        [button(f"📄 {clip(document.filename, 40)}", DocumentButton(id=document.id.hex))]
+        for document in documents[:MAX_FILE_BUTTONS]
+    ]
+    back = [button(_("⬅ Back to list"), ObligationPageButton(window="all", page=0))]
+    built = markup([actions[:2], actions[2:], *files, back])
     assert built is not None
     return built
+
+
+MAX_FILE_BUTTONS = 20
+"""Telegram allows 100 buttons; a Details message with more files lists the first ones."""
 
 
 def _single(text: str, data: CallbackData) -> InlineKeyboardMarkup:
@@ -74,24 +109,40 @@ def _single(text: str, data: CallbackData) -> InlineKeyboardMarkup:
 
 
 def proof_then_complete(item_id: uuid.UUID) -> InlineKeyboardMarkup:
-    return _single("📎 Upload proof", ObligationButton(action="proof", id=item_id.hex))
+    return _single(_("📎 Upload proof"), ObligationButton(action="proof", id=item_id.hex))
 
 
 def complete_now(item_id: uuid.UUID) -> InlineKeyboardMarkup:
-    return _single("✅ Complete now", ObligationButton(action="complete", id=item_id.hex))
+    return _single(_("✅ Complete now"), ObligationButton(action="complete", id=item_id.hex))
 
 
 def cancel_keyboard() -> InlineKeyboardMarkup:
-    return _single("Cancel", CancelButton())
+    return _single(_("Cancel"), CancelButton())
 
 
-def alert_keyboard(event_id: uuid.UUID, *, in_list: bool = False) -> InlineKeyboardMarkup:
-    prefix = "l" if in_list else ""
+def proof_targets_keyboard(items: list[ObligationView]) -> InlineKeyboardMarkup | None:
+    """One button per open obligation a file sent out of the blue could be proof for."""
+    rows = [
+        [
+            button(
+                f"📎 {number}. {clip(item.title, 40)} ({item.branch_code})",
+                ObligationButton(action="attach", id=item.id.hex),
+            )
+        ]
+        for number, item in enumerate(items, start=1)
+    ]
+    return markup([*rows, [button(_("Cancel"), CancelButton())]])
+
+
+def alert_keyboard(event_id: uuid.UUID, texts: Texts) -> InlineKeyboardMarkup:
+    """On a delivered alert (sent by the worker, outside any update: the language is given)."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
-                button("✅ Acknowledge", AlertButton(action=f"{prefix}ack", id=event_id.hex)),
-                button("📝 With a note", AlertButton(action=f"{prefix}note", id=event_id.hex)),
+                button(texts.gettext("✅ Acknowledge"), AlertButton(action="ack", id=event_id.hex)),
+                button(
+                    texts.gettext("📝 With a note"), AlertButton(action="note", id=event_id.hex)
+                ),
             ]
         ]
     )
@@ -105,5 +156,16 @@ def alerts_list_keyboard(event_ids: list[uuid.UUID]) -> InlineKeyboardMarkup | N
                 button(f"{number} 📝", AlertButton(action="lnote", id=event_id.hex)),
             ]
             for number, event_id in enumerate(event_ids, start=1)
+        ]
+    )
+
+
+def language_keyboard(texts: Texts) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                button(label(texts, language), LanguageButton(language=language.value))
+                for language in Language
+            ]
         ]
     )

@@ -1,4 +1,18 @@
-"""Middlewares: who is writing (resolved per update) and the refusal for unlinked chats."""
+"""Middlewares: who is writing, in which language, and the unit of work their handler runs in.
+
+Per update, in this order:
+1. `ContextMiddleware` (outer, on the update): one system-path statement finds the linked,
+   active user and their tenant by Telegram id, with the conversation state; it decides the
+   reader's language (`locale`, and `texts` for formatting) and injects the settings, the
+   database and the document storage (aiogram's workflow data).
+2. `LinkedOnlyMiddleware` (on feature routers): an unlinked chat learns how to get an
+   invite, and nothing else.
+3. `UnitOfWorkMiddleware` (inner, on feature routers): opens the tenant transaction, loads
+   the acting user once (`actor`, with role, branches, the tenant's today), hands the
+   handler `session` and `actor`, and commits after it (rolls back if it raises). A handler
+   flagged `network` (a certificate check, a file download) gets `units` instead, to open
+   a short unit of work per phase, so no transaction waits on the network.
+"""
 
 from __future__ import annotations
 
@@ -8,51 +22,125 @@ from typing import Any
 
 import structlog
 from aiogram import BaseMiddleware
+from aiogram.dispatcher.flags import get_flag
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.types import User as TelegramUser
+from aiogram.utils.i18n import gettext as _
 
 from bot.storage import PostgresStorage
-from bot.texts import NOT_LINKED
 from core.chat.context import load_chat_context
 from core.config import Settings
 from core.db.session import Database
+from core.errors import PermissionDeniedError
+from core.i18n import choose_language, texts_for
+from core.storage import DocumentStorage
+from core.tenancy.scope import ActorUnits, load_actor
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
+NETWORK = "network"
+"""Handler flag: the handler does network work and opens its own units of work."""
+
+
+def not_linked_text() -> str:
+    return _(
+        "This chat is not linked to Intrex yet.\n"
+        "Ask your administrator for an invite, then send <code>/start CODE</code> "
+        "or open the invite link."
+    )
+
 
 class ContextMiddleware(BaseMiddleware):
-    """Injects `db`, `settings`, and the linked `user` and `tenant` (None when unlinked).
+    """Injects `db`, `settings`, `storage`, the linked `user` and `tenant` (None when
+    unlinked), and the reader's `locale` and `texts`.
 
     The user is looked up afresh for every update, so a disabled user or a changed role
-    takes effect at once; each core service then re-checks scope in its own transaction.
-    The same statement reads the conversation state, which primes the FSM storage.
+    takes effect at once. The same statement reads the conversation state, which primes
+    the FSM storage.
     """
 
     def __init__(
-        self, db: Database, settings: Settings, fsm: FSMContextMiddleware, storage: PostgresStorage
+        self,
+        db: Database,
+        settings: Settings,
+        fsm: FSMContextMiddleware,
+        conversations: PostgresStorage,
+        documents: DocumentStorage,
     ) -> None:
         self.db = db
         self.settings = settings
         self.fsm = fsm
-        self.storage = storage
+        self.conversations = conversations
+        self.documents = documents
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         data["db"] = self.db
         data["settings"] = self.settings
+        data["storage"] = self.documents
         sender: TelegramUser | None = data.get("event_from_user")
+        client_language = sender.language_code if sender else None
+        data["locale"] = choose_language(
+            None, client_language, None, self.settings.default_language
+        ).value
         conversation = self.fsm.resolve_event_context(data["bot"], data)
-        keys = self.storage.keys_for(conversation.key) if conversation else None
+        keys = self.conversations.keys_for(conversation.key) if conversation else None
         loaded = await load_chat_context(self.db, sender.id if sender else None, list(keys or ()))
         if keys:
-            self.storage.prime(loaded.states, keys)
-        data["user"], data["tenant"] = loaded.user, loaded.tenant
+            self.conversations.prime(loaded.states, keys)
+            data["state_keys"] = keys
+        user, tenant = loaded.user, loaded.tenant
+        data["user"], data["tenant"] = user, tenant
+        locale = choose_language(
+            user.language if user else None,
+            client_language,
+            tenant.language if tenant else None,
+            self.settings.default_language,
+        )
+        data["locale"], data["texts"] = locale.value, texts_for(locale)
         update = data.get("event_update")
         with structlog.contextvars.bound_contextvars(
             update_id=getattr(update, "update_id", None),
-            tenant_id=str(loaded.tenant.id) if loaded.tenant else None,
-            user_id=loaded.user.id if loaded.user else None,
+            tenant_id=str(tenant.id) if tenant else None,
+            user_id=user.id if user else None,
         ):
+            return await handler(event, data)
+
+
+async def answer_not_linked(event: TelegramObject) -> None:
+    if isinstance(event, Message):
+        await event.answer(not_linked_text())
+    elif isinstance(event, CallbackQuery):
+        await event.answer(_("This chat is not linked to Intrex."), show_alert=True)
+
+
+class LinkedOnlyMiddleware(BaseMiddleware):
+    """On feature routers: an unlinked chat learns how to get an invite, and nothing else."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if data.get("user") is not None:
+            return await handler(event, data)
+        await answer_not_linked(event)
+        return None
+
+
+class UnitOfWorkMiddleware(BaseMiddleware):
+    """The update's tenant transaction and its actor, for the handler that was chosen."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        db: Database = data["db"]
+        user, tenant = data["user"], data["tenant"]
+        units = ActorUnits(db, tenant.id, user.id)
+        if get_flag(data, NETWORK):
+            data["units"] = units
+            return await handler(event, data)
+        async with db.tenant_uow(tenant.id) as session:
+            try:
+                actor = await load_actor(session, user.id)
+            except PermissionDeniedError:
+                await answer_not_linked(event)
+                return None
+            data["session"], data["actor"], data["units"] = session, actor, units
             return await handler(event, data)
 
 
@@ -92,14 +180,8 @@ class InFlightMiddleware(BaseMiddleware):
         return True
 
 
-class LinkedOnlyMiddleware(BaseMiddleware):
-    """On feature routers: an unlinked chat learns how to get an invite, and nothing else."""
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if data.get("user") is not None:
-            return await handler(event, data)
-        if isinstance(event, Message):
-            await event.answer(NOT_LINKED)
-        elif isinstance(event, CallbackQuery):
-            await event.answer("This chat is not linked to Intrex.", show_alert=True)
-        return None
+def guard(router: Any) -> None:
+    """A feature router's middlewares: linked chats only, then the unit of work."""
+    for observer in (router.message, router.callback_query):
+        observer.middleware(LinkedOnlyMiddleware())
+        observer.middleware(UnitOfWorkMiddleware())

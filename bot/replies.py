@@ -1,11 +1,9 @@
-"""Answering safely: edit in place (ignoring "not modified"), refusals as toasts or replies."""
+"""Answering a button press in place: edit the pressed message, or reply when it cannot be."""
 
 from __future__ import annotations
 
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message
-
-from bot.texts import e
+from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup
 
 
 async def edit_or_answer(
@@ -26,16 +24,3 @@ async def edit_or_answer(
             await message.answer(text, reply_markup=markup)
             return
         raise
-
-
-async def refuse(event: Message | CallbackQuery, reason: str) -> None:
-    """A refusal: a pop-up on a button press, a reply to a message; text always escaped."""
-    if isinstance(event, CallbackQuery):
-        await event.answer(clip(reason, 200), show_alert=True)
-    else:
-        await event.answer(e(clip(reason, 3000)))
-
-
-def clip(text: str, limit: int) -> str:
-    """Telegram caps messages (4096) and pop-ups (200); a refusal quoting input must fit."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"

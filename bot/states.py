@@ -7,3 +7,5 @@ class Flow(StatesGroup):
     waiting_proof = State()
     waiting_waive_reason = State()
     waiting_ack_note = State()
+    choosing_proof_target = State()
+    """A file arrived unasked; its file id waits while the person picks the obligation."""

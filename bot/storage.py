@@ -43,6 +43,14 @@ class PostgresStorage(BaseStorage):
         view.update(loaded)
         _loaded.set(view)
 
+    @staticmethod
+    def forget(keys: tuple[str, ...]) -> None:
+        """This update's view after the rows were deleted elsewhere (in core's transaction)."""
+        view = _loaded.get()
+        if view is not None:
+            for key in keys:
+                view[key] = (None, {})
+
     async def _get(self, key: str) -> tuple[str | None, dict[str, Any]]:
         view = _loaded.get()
         if view is not None and key in view:

@@ -15,7 +15,8 @@ from aiogram.exceptions import (
 )
 
 from bot.keyboards import alert_keyboard
-from bot.texts import e
+from bot.texts import e, fit_lines
+from core.i18n import texts_for
 from core.notify.channels.base import DeliveryError, RenderedMessage
 
 MAX_INLINE_WAIT = 5.0
@@ -31,8 +32,8 @@ class BotTelegramSender:
     async def send_alert(
         self, chat_id: int, message: RenderedMessage, *, event_id: uuid.UUID, acknowledgeable: bool
     ) -> None:
-        text = e(message.text)
-        markup = alert_keyboard(event_id) if acknowledgeable else None
+        text = fit_lines([e(line) for line in message.text.splitlines()])
+        markup = alert_keyboard(event_id, texts_for(message.language)) if acknowledgeable else None
         for attempt in range(2):
             try:
                 await self.bot.send_message(chat_id, text, reply_markup=markup)

@@ -1,18 +1,24 @@
-"""Short, safe message text: user-supplied text escaped, dates in the tenant's time zone."""
+"""What the bot says that no single router owns: escaping, marks, clipping, the help.
+
+Every sentence is a catalogue msgid (`_` from aiogram's i18n, in the reader's language);
+user-supplied text is escaped for Telegram's HTML and never translated.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from html import escape
-from zoneinfo import ZoneInfo
 
-from core.db.enums import AppRole, ObligationStatus, Severity
+from aiogram.utils.i18n import gettext as _
 
-NOT_LINKED = (
-    "This chat is not linked to Intrex yet.\n"
-    "Ask your administrator for an invite, then send <code>/start CODE</code> "
-    "or open the invite link."
-)
+from core.db.enums import AppRole, ObligationStatus, Severity, SslCheckStatus
+from core.i18n import N_
+from core.tenancy.members import Membership
+
+MESSAGE_LIMIT = 4096
+"""Telegram refuses a longer message (after entity parsing)."""
+POPUP_LIMIT = 200
+"""A callback answer's text is cut by Telegram at 200 characters."""
+
 STATUS_MARK = {
     ObligationStatus.overdue: "🔴",
     ObligationStatus.due_today: "🟠",
@@ -26,31 +32,14 @@ SEVERITY_MARK = {
     Severity.medium: "🟡",
     Severity.low: "🔵",
 }
-
-HELP = {
-    AppRole.operator: [
-        "/obligations [overdue|today|week|all] — your branches' open obligations",
-        "/alerts — unacknowledged alerts",
-        "/domains — monitored certificates",
-        "/digest — today's summary",
-    ],
-    AppRole.branch_manager: [
-        "/obligations [overdue|today|week|all] — complete, add proof, waive",
-        "/alerts — unacknowledged alerts",
-        "/domains — monitored certificates",
-        "/check HOST[:PORT] — check a certificate now",
-        "/digest — today's summary",
-    ],
-    AppRole.head_office_admin: [
-        "/obligations [overdue|today|week|all] — every branch",
-        "/alerts — unacknowledged alerts",
-        "/domains — monitored certificates",
-        "/adddomain HOST[:PORT] [BRANCH] — monitor a certificate",
-        "/removedomain HOST[:PORT] — stop monitoring",
-        "/check HOST[:PORT] — check a certificate now",
-        "/invite ROLE [BRANCH] — invite a colleague",
-        "/digest — today's summary",
-    ],
+CERTIFICATE_MARK = {
+    SslCheckStatus.ok: "🟢",
+    SslCheckStatus.warning: "🟡",
+    SslCheckStatus.expired: "🔴",
+    SslCheckStatus.hostname_mismatch: "🔴",
+    SslCheckStatus.handshake_failed: "🔴",
+    SslCheckStatus.dns_failed: "🔴",
+    SslCheckStatus.timeout: "🟠",
 }
 
 
@@ -59,25 +48,73 @@ def e(text: object) -> str:
     return escape(str(text), quote=False)
 
 
-def local_time(moment: datetime | None, timezone: str) -> str:
-    if moment is None:
-        return "never"
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%d %b %Y %H:%M")
+def clip(text: str, limit: int) -> str:
+    """Cut to `limit` characters with an ellipsis (a pop-up, a quoted input)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def days_phrase(days_left: int) -> str:
-    if days_left < 0:
-        return f"overdue by {-days_left} day{'s' if days_left != -1 else ''}"
-    if days_left == 0:
-        return "due today"
-    return f"due in {days_left} day{'s' if days_left != 1 else ''}"
+def fit_lines(lines: list[str], limit: int = MESSAGE_LIMIT) -> str:
+    """Join lines into one message under Telegram's limit, dropping whole lines from the end.
+
+    Each line is already escaped HTML, so lines are never cut in the middle (a cut tag or
+    entity would be refused); one line longer than the limit on its own is cut as text.
+    """
+    kept: list[str] = []
+    size = 0
+    marker = "…"
+    for line in lines:
+        if len(line) > limit:
+            line = clip(line, limit - 2)
+        extra = len(line) + (1 if kept else 0)
+        if size + extra > limit - len(marker) - 1:
+            kept.append(marker)
+            break
+        kept.append(line)
+        size += extra
+    return "\n".join(kept)
 
 
-def with_article(word: str) -> str:
-    return ("an " if word[:1] in "aeiou" else "a ") + word
+ROLE_SENTENCES = {
+    AppRole.head_office_admin: N_("You are a head office admin of {company}."),
+    AppRole.branch_manager: N_("You are a branch manager of {company} for {branches}."),
+    AppRole.operator: N_("You are an operator of {company} for {branches}."),
+}
 
 
-def help_text(role: AppRole, name: str | None) -> str:
-    lines = [f"Hello{', ' + e(name) if name else ''}! You are {e(role.value.replace('_', ' '))}."]
-    lines += HELP[role]
+def who_you_are(member: Membership) -> str:
+    """`Hello, Karim! You are an operator of Acme for DHK-01.`: name, role, company, branches."""
+    branches = ", ".join(member.branch_codes) or _("no branch yet")
+    role = _(ROLE_SENTENCES[member.role]).format(
+        company=e(member.tenant_name), branches=e(branches)
+    )
+    if member.full_name:
+        return _("Hello, {name}!").format(name=e(member.full_name)) + " " + role
+    return _("Hello!") + " " + role
+
+
+def help_text(member: Membership) -> str:
+    """What this person can do, by role, in their language."""
+    role = member.role
+    lines = [who_you_are(member), "", _("/obligations [overdue|today|week|all]: open obligations")]
+    if role is AppRole.operator:
+        lines.append(_("    ✅ complete one, 📎 upload its proof (a document or a photo)"))
+    else:
+        lines.append(_("    ✅ complete, 📎 upload proof, ✋ waive with a reason"))
+    lines += [
+        _("/alerts: unacknowledged alerts, to acknowledge"),
+        _("/domains: monitored certificates"),
+    ]
+    if role.manages:
+        lines.append(_("/check HOST[:PORT]: check a certificate now"))
+    if role.head_office:
+        lines += [
+            _("/adddomain HOST[:PORT] [BRANCH]: monitor a certificate"),
+            _("/removedomain HOST[:PORT]: stop monitoring"),
+            _("/invite ROLE [BRANCH]: invite a colleague"),
+        ]
+    lines += [
+        _("/digest: today's summary"),
+        _("/language: English or বাংলা"),
+        _("/help: this list"),
+    ]
     return "\n".join(lines)

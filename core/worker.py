@@ -18,9 +18,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from core.config import Settings
 from core.crypto import SecretBox
 from core.db.session import Database
+from core.digest.service import run_digest
 from core.metrics import JOB_FAILURES, JOB_SECONDS, SSL_CHECKS
 from core.notify.channels.telegram import TelegramSender
-from core.notify.digest import run_digest
 from core.notify.dispatcher import Dispatcher
 from core.notify.wiring import build_channels, close_channels
 from core.obligations.clock import run_obligation_clock

@@ -2,17 +2,30 @@
 
 from aiogram import Router
 
-from bot.routers import admin, alerts, domains, fallback, flows, linking, obligations
+from bot.routers import (
+    admin,
+    alerts,
+    domains,
+    errors,
+    fallback,
+    flows,
+    language,
+    linking,
+    obligations,
+)
 
 
 def all_routers() -> list[Router]:
-    """Commands and buttons, then replies a waiting conversation expects, then the rest."""
+    """Errors first (they see every failure), commands and buttons, then the replies a
+    waiting conversation expects, then the rest."""
     return [
+        errors.build_router(),
         linking.build_router(),
         obligations.build_router(),
         alerts.build_router(),
         domains.build_router(),
         admin.build_router(),
+        language.build_router(),
         flows.build_router(),
         fallback.build_router(),
     ]

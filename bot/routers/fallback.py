@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
 
-from bot.texts import NOT_LINKED
+from bot.middlewares import not_linked_text
 from core.tenancy.models import User
 
 
 async def unknown(message: Message, user: User | None) -> None:
     if user is None:
-        await message.answer(NOT_LINKED)
+        await message.answer(not_linked_text())
         return
-    await message.answer("I did not understand that. /help lists what I can do.")
+    await message.answer(_("I did not understand that. /help lists what I can do."))
 
 
 async def stale_button(callback: CallbackQuery) -> None:
-    await callback.answer("This button is no longer valid.", show_alert=True)
+    await callback.answer(_("This button is no longer valid."), show_alert=True)
 
 
 def build_router() -> Router:

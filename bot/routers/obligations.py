@@ -1,108 +1,124 @@
-"""/obligations and its buttons: list and page, details, complete, and starting proof or waiver."""
+"""/obligations and its buttons: list and page, details and proof files, complete, reopen,
+and starting a proof upload or a waiver.
+
+Handlers are thin: the unit of work and the actor come from the middleware, core's
+services do the work and raise typed refusals (worded by the errors router), the policy
+says which buttons to show.
+"""
 
 from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import ObligationButton, ObligationPageButton
+from bot.callbacks import DocumentButton, ObligationButton, ObligationPageButton
 from bot.keyboards import (
     cancel_keyboard,
     details_keyboard,
     obligations_keyboard,
     proof_then_complete,
 )
-from bot.middlewares import LinkedOnlyMiddleware
-from bot.replies import clip, edit_or_answer, refuse
+from bot.middlewares import NETWORK, guard
+from bot.replies import edit_or_answer
 from bot.states import Flow
-from bot.texts import STATUS_MARK, days_phrase, e, local_time
+from bot.texts import STATUS_MARK, e, fit_lines
 from core.config import Settings
-from core.db.enums import AppRole, ObligationStatus
-from core.db.session import Database
-from core.errors import IntrexError
-from core.obligations.documents import human_size
-from core.obligations.service import (
-    complete_obligation,
-    list_open_obligations,
-    obligation_details,
-    parse_instance_id,
-    parse_window,
-    reopen_obligation,
-)
-from core.obligations.views import ObligationDetails, ObligationPage, Window
-from core.tenancy.models import Tenant, User
+from core.errors import ErrorCode, IntrexError
+from core.i18n import N_, Texts
+from core.i18n.errors import render_error
+from core.i18n.labels import label
+from core.obligations import policy
+from core.obligations.actions import complete_obligation, reopen_obligation, waivable
+from core.obligations.documents import UploadLimits, accept_proof, read_document
+from core.obligations.parsing import parse_instance_id, parse_window
+from core.obligations.queries import list_open_obligations, obligation_details
+from core.obligations.views import ObligationPage, Window
+from core.parsing import parse_id
+from core.storage import DocumentStorage
+from core.tenancy.scope import Actor, ActorUnits
 
 PAGE_SIZE = 5
-MANAGERS = frozenset({AppRole.head_office_admin, AppRole.branch_manager})
-CLOSED = frozenset({ObligationStatus.completed, ObligationStatus.waived})
-ALLOWED_PROOF = "PDF, JPEG, PNG, WebP, HEIC, DOCX or XLSX"
+WINDOW_TITLES = {
+    Window.overdue: N_("Overdue obligations"),
+    Window.today: N_("Due today"),
+    Window.week: N_("Due within 7 days"),
+    Window.all: N_("Open obligations"),
+}
 
 
-def page_text(page: ObligationPage, window: Window, *, can_waive: bool) -> str:
-    title = {
-        Window.overdue: "Overdue obligations",
-        Window.today: "Due today",
-        Window.week: "Due within 7 days",
-        Window.all: "Open obligations",
-    }[window]
+def item_line(number: int, title: str, branch: str, when: str, proof: bool, mark: str) -> str:
+    text = _("{number}. {mark} <b>{title}</b>, {branch}, {when}").format(
+        number=number, mark=mark, title=e(title), branch=e(branch), when=when
+    )
+    return text + (_(" 📎 proof needed") if proof else "")
+
+
+def page_text(page: ObligationPage, window: Window, actor: Actor, texts: Texts) -> str:
+    title = _(WINDOW_TITLES[window])
     if not page.items:
-        return (
-            f"<b>{title}</b>\nNothing here. 🎉" if page.page == 0 else f"<b>{title}</b>\nNo more."
-        )
-    lines = [f"<b>{title}</b> (page {page.page + 1})"]
+        empty = _("Nothing here. 🎉") if page.page == 0 else _("No more.")
+        return f"<b>{title}</b>\n{empty}"
+    lines = [
+        _("<b>{title}</b> (page {page})").format(title=title, page=texts.number(page.page + 1))
+    ]
     for number, item in enumerate(page.items, start=1 + page.page * page.page_size):
-        proof = " 📎 proof needed" if item.proof_required else ""
+        when = f"{texts.date(item.due_at)} ({texts.days_left(item.days_left)})"
         lines.append(
-            f"{number}. {STATUS_MARK.get(item.status, '')} <b>{e(item.title)}</b> — "
-            f"{e(item.branch_code)}, {item.due_at:%d %b %Y} ({days_phrase(item.days_left)}){proof}"
+            item_line(
+                number,
+                item.title,
+                item.branch_code,
+                when,
+                item.proof_required,
+                STATUS_MARK.get(item.status, ""),
+            )
         )
-    lines.append("\n✅ complete · 📎 proof · 🔎 details" + (" · ✋ waive" if can_waive else ""))
-    return "\n".join(lines)
-
-
-async def details_or_refuse(
-    callback: CallbackQuery, callback_data: ObligationButton, db: Database, user: User
-) -> ObligationDetails | None:
-    """The pressed obligation if this user may see it now; otherwise the refusal, and None."""
-    try:
-        return await obligation_details(db, user, parse_instance_id(callback_data.id))
-    except IntrexError as exc:
-        await refuse(callback, exc.message)
-        return None
+    waive = any(policy.can_waive(actor, item) for item in page.items)
+    lines.append("")
+    lines.append(
+        _("✅ complete · 📎 proof · 🔎 details · ✋ waive")
+        if waive
+        else _("✅ complete · 📎 proof · 🔎 details")
+    )
+    return fit_lines(lines)
 
 
 async def render_page(
-    db: Database, user: User, window: Window, page: int
+    session: AsyncSession, actor: Actor, texts: Texts, window: Window, page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    listing = await list_open_obligations(db, user, window=window, page=page, page_size=PAGE_SIZE)
-    can_waive = user.role in MANAGERS
+    listing = await list_open_obligations(
+        session, actor, window=window, page=page, page_size=PAGE_SIZE
+    )
+    allowed = [
+        (policy.can_complete(actor, item), policy.can_waive(actor, item)) for item in listing.items
+    ]
     return (
-        page_text(listing, window, can_waive=can_waive),
-        obligations_keyboard(listing, window.value, can_waive=can_waive),
+        page_text(listing, window, actor, texts),
+        obligations_keyboard(listing, window.value, allowed),
     )
 
 
-async def obligations(message: Message, command: CommandObject, db: Database, user: User) -> None:
-    try:
-        window = parse_window((command.args or "").strip() or None)
-        text, markup = await render_page(db, user, window, 0)
-    except IntrexError as exc:
-        await refuse(message, f"{exc.message} Try /obligations overdue, today, week or all.")
-        return
+async def obligations(
+    message: Message, command: CommandObject, session: AsyncSession, actor: Actor, texts: Texts
+) -> None:
+    window = parse_window((command.args or "").strip() or None)
+    text, markup = await render_page(session, actor, texts, window, 0)
     await message.answer(text, reply_markup=markup)
 
 
 async def obligations_page(
-    callback: CallbackQuery, callback_data: ObligationPageButton, db: Database, user: User
+    callback: CallbackQuery,
+    callback_data: ObligationPageButton,
+    session: AsyncSession,
+    actor: Actor,
+    texts: Texts,
 ) -> None:
-    try:
-        window = parse_window(callback_data.window)
-        text, markup = await render_page(db, user, window, max(0, callback_data.page))
-    except IntrexError as exc:
-        await refuse(callback, exc.message)
-        return
+    window = parse_window(callback_data.window)
+    text, markup = await render_page(session, actor, texts, window, callback_data.page)
     await edit_or_answer(callback, text, markup)
     await callback.answer()
 
@@ -110,106 +126,150 @@ async def obligations_page(
 async def details(
     callback: CallbackQuery,
     callback_data: ObligationButton,
-    db: Database,
-    user: User,
-    tenant: Tenant,
+    session: AsyncSession,
+    actor: Actor,
+    texts: Texts,
 ) -> None:
-    found = await details_or_refuse(callback, callback_data, db, user)
-    if found is None:
-        return
+    found = await obligation_details(session, actor, parse_instance_id(callback_data.id))
     item = found.obligation
     lines = [
         f"{STATUS_MARK.get(item.status, '')} <b>{e(item.title)}</b>",
-        f"Branch: {e(item.branch_code)} — {e(item.branch_name)}",
-        f"Category: {e(item.category.value.replace('_', ' '))}, severity {e(item.severity.value)}",
-        f"Due: {item.due_at:%d %b %Y} ({days_phrase(item.days_left)})",
-        f"Repeats: {e(item.recurrence)}",
-        f"Status: {e(item.status.value.replace('_', ' '))}",
+        _("Branch: {code}, {name}").format(code=e(item.branch_code), name=e(item.branch_name)),
+        _("Category: {category}, severity {severity}").format(
+            category=label(texts, item.category), severity=label(texts, item.severity)
+        ),
+        _("Due: {date} ({when})").format(
+            date=texts.date(item.due_at), when=texts.days_left(item.days_left)
+        )
+        if item.status.is_open
+        else _("Due: {date}").format(date=texts.date(item.due_at)),
+        _("Status: {status}").format(status=label(texts, item.status)),
     ]
     if item.description:
         lines.append(e(item.description))
     if item.proof_required:
-        lines.append("Proof is required before completing.")
+        lines.append(_("Proof is required before completing."))
     if item.completed_at:
-        lines.append(f"Completed {local_time(item.completed_at, tenant.timezone)}")
+        lines.append(
+            _("Completed on {moment}").format(
+                moment=texts.moment(item.completed_at, actor.timezone)
+            )
+        )
     if item.waived_at:
         lines.append(
-            f"Waived {local_time(item.waived_at, tenant.timezone)}: {e(item.waive_reason or '')}"
+            _("Waived on {moment}: {reason}").format(
+                moment=texts.moment(item.waived_at, actor.timezone),
+                reason=e(item.waive_reason or ""),
+            )
         )
     if found.documents:
-        lines.append("Proof:")
+        lines.append(_("Proof files:"))
         lines += [
-            f"• {e(d.filename)} ({human_size(d.size_bytes)}, "
-            f"{local_time(d.created_at, tenant.timezone)})"
-            for d in found.documents
+            f"• {e(document.filename)} ({texts.size(document.size_bytes)}, "
+            f"{texts.moment(document.created_at, actor.timezone)})"
+            for document in found.documents
         ]
     markup = details_keyboard(
         item,
-        can_complete=found.can_complete or (item.proof_required and not found.documents),
-        can_waive=found.can_waive,
-        can_reopen=found.can_reopen,
-        window=Window.all.value,
+        found.documents,
+        can_complete=policy.can_complete(actor, item),
+        can_upload=policy.can_upload_proof(actor, item),
+        can_waive=policy.can_waive(actor, item),
+        can_reopen=policy.can_reopen(actor, item),
     )
-    await edit_or_answer(callback, "\n".join(lines), markup)
+    await edit_or_answer(callback, fit_lines(lines), markup)
     await callback.answer()
 
 
-async def complete(
-    callback: CallbackQuery, callback_data: ObligationButton, db: Database, user: User
+async def send_document(
+    callback: CallbackQuery,
+    callback_data: DocumentButton,
+    units: ActorUnits,
+    storage: DocumentStorage,
 ) -> None:
+    """A proof file back into the chat, under its original name (network: the upload)."""
+    async with units() as (session, actor):
+        document_id = parse_id(callback_data.id, ErrorCode.document_not_found)
+        document, data = await read_document(session, actor, document_id, storage)
+    await callback.answer()
+    if callback.message is not None:
+        await callback.message.answer_document(BufferedInputFile(data, filename=document.filename))
+
+
+async def complete(
+    callback: CallbackQuery,
+    callback_data: ObligationButton,
+    session: AsyncSession,
+    actor: Actor,
+    texts: Texts,
+) -> None:
+    instance_id = parse_instance_id(callback_data.id)
     try:
-        instance_id = parse_instance_id(callback_data.id)
-        result = await complete_obligation(db, user, instance_id)
+        result = await complete_obligation(session, actor, instance_id)
     except IntrexError as exc:
-        if "needs proof" in exc.message:
-            await callback.answer("Upload the proof first.", show_alert=False)
-            await edit_or_answer(
-                callback, e(clip(exc.message, 3000)), proof_then_complete(instance_id)
-            )
-            return
-        await refuse(callback, exc.message)
+        if exc.code is not ErrorCode.obligation_needs_proof:
+            raise
+        await callback.answer(_("Upload the proof first."))
+        await edit_or_answer(
+            callback,
+            e(render_error(exc, texts.language, actor.timezone)),
+            proof_then_complete(instance_id),
+        )
         return
-    text = f"✅ Completed: <b>{e(result.obligation.title)}</b> ({e(result.obligation.branch_code)})"
+    lines = [
+        _("✅ Completed: <b>{title}</b> ({branch})").format(
+            title=e(result.obligation.title), branch=e(result.obligation.branch_code)
+        )
+    ]
     if result.next_obligation is not None:
-        text += f"\nNext one due {result.next_obligation.due_at:%d %b %Y}."
-    await edit_or_answer(callback, text)
-    await callback.answer("Completed")
+        lines.append(
+            _("Next one due {date}.").format(date=texts.date(result.next_obligation.due_at))
+        )
+    await edit_or_answer(callback, "\n".join(lines))
+    await callback.answer(_("Completed"))
 
 
 async def reopen(
-    callback: CallbackQuery, callback_data: ObligationButton, db: Database, user: User
+    callback: CallbackQuery,
+    callback_data: ObligationButton,
+    session: AsyncSession,
+    actor: Actor,
+    texts: Texts,
 ) -> None:
-    try:
-        view = await reopen_obligation(db, user, parse_instance_id(callback_data.id))
-    except IntrexError as exc:
-        await refuse(callback, exc.message)
-        return
+    view = await reopen_obligation(session, actor, parse_instance_id(callback_data.id))
     await edit_or_answer(
-        callback, f"↩️ Reopened: <b>{e(view.title)}</b>, {days_phrase(view.days_left)}."
+        callback,
+        _("↩️ Reopened: <b>{title}</b>, {when}.").format(
+            title=e(view.title), when=texts.days_left(view.days_left)
+        ),
     )
-    await callback.answer("Reopened")
+    await callback.answer(_("Reopened"))
 
 
 async def ask_for_proof(
     callback: CallbackQuery,
     callback_data: ObligationButton,
-    db: Database,
-    user: User,
+    session: AsyncSession,
+    actor: Actor,
+    texts: Texts,
     state: FSMContext,
     settings: Settings,
 ) -> None:
-    found = await details_or_refuse(callback, callback_data, db, user)
-    if found is None:
-        return
-    if found.obligation.status in CLOSED:
-        await refuse(callback, f"This obligation is already {found.obligation.status.value}.")
-        return
+    view = await accept_proof(
+        session,
+        actor,
+        parse_instance_id(callback_data.id),
+        None,
+        UploadLimits.from_settings(settings),
+    )
     await state.set_state(Flow.waiting_proof)
-    await state.set_data({"instance_id": found.obligation.id.hex})
+    await state.set_data({"instance_id": view.id.hex})
     await edit_or_answer(
         callback,
-        f"📎 Send the proof for <b>{e(found.obligation.title)}</b> as a document or photo "
-        f"({ALLOWED_PROOF}, up to {human_size(settings.max_document_bytes)}).",
+        _(
+            "📎 Send the proof for <b>{title}</b> as a document or photo "
+            "(PDF, JPEG, PNG, WebP, HEIC, DOCX or XLSX, up to {limit})."
+        ).format(title=e(view.title), limit=texts.size(settings.max_document_bytes)),
         cancel_keyboard(),
     )
     await callback.answer()
@@ -218,21 +278,16 @@ async def ask_for_proof(
 async def ask_for_waive_reason(
     callback: CallbackQuery,
     callback_data: ObligationButton,
-    db: Database,
-    user: User,
+    session: AsyncSession,
+    actor: Actor,
     state: FSMContext,
 ) -> None:
-    found = await details_or_refuse(callback, callback_data, db, user)
-    if found is None:
-        return
-    if not found.can_waive:
-        await refuse(callback, "Only branch managers and head office can waive an open obligation.")
-        return
+    view = await waivable(session, actor, parse_instance_id(callback_data.id))
     await state.set_state(Flow.waiting_waive_reason)
-    await state.set_data({"instance_id": found.obligation.id.hex})
+    await state.set_data({"instance_id": view.id.hex})
     await edit_or_answer(
         callback,
-        f"✋ Why is <b>{e(found.obligation.title)}</b> waived? Reply with the reason.",
+        _("✋ Why is <b>{title}</b> waived? Reply with the reason.").format(title=e(view.title)),
         cancel_keyboard(),
     )
     await callback.answer()
@@ -241,11 +296,11 @@ async def ask_for_waive_reason(
 def build_router() -> Router:
     """A fresh router (one per dispatcher) with this feature's handlers."""
     router = Router(name="obligations")
-    router.message.middleware(LinkedOnlyMiddleware())
-    router.callback_query.middleware(LinkedOnlyMiddleware())
+    guard(router)
     router.message.register(obligations, Command("obligations"))
     router.callback_query.register(obligations_page, ObligationPageButton.filter())
     router.callback_query.register(details, ObligationButton.filter(F.action == "details"))
+    router.callback_query.register(send_document, DocumentButton.filter(), flags={NETWORK: True})
     router.callback_query.register(complete, ObligationButton.filter(F.action == "complete"))
     router.callback_query.register(reopen, ObligationButton.filter(F.action == "reopen"))
     router.callback_query.register(ask_for_proof, ObligationButton.filter(F.action == "proof"))

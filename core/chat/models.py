@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, String, func
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,4 +26,20 @@ class ChatState(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class LinkAttempt(Base):
+    """A wrong `/start` code from a chat: the rate limit counts the last minute's rows.
+
+    System path only, like `chat_states`: the chat belongs to no tenant yet.
+    """
+
+    __tablename__ = "link_attempts"
+    __table_args__ = (Index("ix_link_attempts_chat_id", "chat_id", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    attempted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
     )

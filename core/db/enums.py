@@ -12,6 +12,16 @@ class AppRole(enum.StrEnum):
     branch_manager = "branch_manager"
     operator = "operator"
 
+    @property
+    def manages(self) -> bool:
+        """Head office and branch managers: waive, reopen, check certificates."""
+        return self in (AppRole.head_office_admin, AppRole.branch_manager)
+
+    @property
+    def head_office(self) -> bool:
+        """Every branch of the tenant, and what belongs to no branch."""
+        return self is AppRole.head_office_admin
+
 
 class ObligationCategory(enum.StrEnum):
     trade_license = "trade_license"
@@ -27,6 +37,14 @@ class ObligationStatus(enum.StrEnum):
     overdue = "overdue"
     completed = "completed"
     waived = "waived"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in CLOSED_OBLIGATION
+
+
+OPEN_OBLIGATION = (ObligationStatus.upcoming, ObligationStatus.due_today, ObligationStatus.overdue)
+CLOSED_OBLIGATION = (ObligationStatus.completed, ObligationStatus.waived)
 
 
 class Severity(enum.StrEnum):
@@ -59,6 +77,13 @@ class SslCheckStatus(enum.StrEnum):
     timeout = "timeout"
     hostname_mismatch = "hostname_mismatch"
 
+    @property
+    def failing(self) -> bool:
+        return self not in (SslCheckStatus.ok, SslCheckStatus.warning)
+
+
+FAILING_CHECKS = tuple(status for status in SslCheckStatus if status.failing)
+
 
 class NotificationEventType(enum.StrEnum):
     obligation_due = "obligation_due"
@@ -76,6 +101,26 @@ class NotificationStatus(enum.StrEnum):
     cancelled = "cancelled"
     acked = "acked"
     dead_letter = "dead_letter"
+
+
+PENDING_NOTIFICATION = (
+    NotificationStatus.queued,
+    NotificationStatus.processing,
+    NotificationStatus.failed,
+)
+"""Not yet delivered nor given up: what acknowledging or resolving an alert cancels."""
+OPEN_ALERT = (*PENDING_NOTIFICATION, NotificationStatus.sent, NotificationStatus.dead_letter)
+"""An alert nobody has acknowledged and whose cause is still there."""
+CLOSED_ALERT = (NotificationStatus.acked, NotificationStatus.cancelled)
+"""An event in one of these needs nobody's attention any more; any other status is open
+(a dead letter too: it still waits for someone to act on it)."""
+
+
+class Language(enum.StrEnum):
+    """The languages every text exists in (SPEC §8); `en` is the catalogues' source."""
+
+    en = "en"
+    bn = "bn"
 
 
 def pg_enum(python_enum: type[enum.StrEnum], name: str) -> SAEnum:

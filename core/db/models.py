@@ -1,7 +1,7 @@
 """Every model in one import, so Alembic and the RLS tests see the whole schema."""
 
 from core.audit.models import ActivityLog
-from core.chat.models import ChatState
+from core.chat.models import ChatState, LinkAttempt
 from core.db.base import Base
 from core.notify.models import (
     Acknowledgement,
@@ -16,6 +16,7 @@ from core.obligations.models import (
     ObligationDocument,
     ObligationInstance,
     ObligationTemplate,
+    PendingUpload,
 )
 from core.ssl.models import Domain, SslCheckResult
 from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
@@ -23,7 +24,7 @@ from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
 GLOBAL_TABLES = frozenset({"jurisdictions"})
 """Reference tables shared by all tenants: read by request paths, written only by the system."""
 
-SYSTEM_TABLES = frozenset({"chat_states"})
+SYSTEM_TABLES = frozenset({"chat_states", "link_attempts"})
 """Tables of no tenant that only the system path touches (request paths have no privilege)."""
 
 UNSCOPED_TABLES = GLOBAL_TABLES | SYSTEM_TABLES
@@ -38,6 +39,7 @@ __all__ = [
     "Domain",
     "InviteCode",
     "Jurisdiction",
+    "LinkAttempt",
     "NotificationDelivery",
     "NotificationEvent",
     "NotificationRoute",
@@ -45,6 +47,7 @@ __all__ = [
     "ObligationDocument",
     "ObligationInstance",
     "ObligationTemplate",
+    "PendingUpload",
     "SslCheckResult",
     "Tenant",
     "User",

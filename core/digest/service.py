@@ -1,5 +1,8 @@
 """The daily digest: per user, what is overdue, due soon and failing in their branches.
 
+Its own package because it reads obligations and certificates and writes notify's outbox:
+kept out of `core.notify`, neither of those needs to import the other.
+
 `digest_summary` is what `/digest` shows on demand; `run_digest` is the scheduler job that
 emits one `digest` event per user per local day, after the tenant's digest time, when there
 is something to say. Emission is idempotent (fingerprint per user and date, `once=True`), so
@@ -11,6 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select, true
@@ -18,34 +22,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utc_now
 from core.config import Settings
-from core.db.enums import NotificationEventType, ObligationStatus, Severity, SslCheckStatus
+from core.db.enums import (
+    FAILING_CHECKS,
+    OPEN_OBLIGATION,
+    NotificationEventType,
+    Severity,
+    SslCheckStatus,
+)
 from core.db.session import Database
 from core.notify.events import emit_event
 from core.obligations.models import ObligationInstance, ObligationTemplate
 from core.ssl.models import Domain
-from core.tenancy.models import Tenant, User
-from core.tenancy.scope import branch_scope, load_actor
+from core.tenancy.models import Branch, Tenant, User
+from core.tenancy.scope import Actor, branch_scope
 
-FAILING = (
-    SslCheckStatus.expired,
-    SslCheckStatus.handshake_failed,
-    SslCheckStatus.dns_failed,
-    SslCheckStatus.timeout,
-    SslCheckStatus.hostname_mismatch,
-)
-OPEN = (ObligationStatus.upcoming, ObligationStatus.due_today, ObligationStatus.overdue)
 TOP_ITEMS = 5
 
 
 @dataclass(frozen=True)
+class DigestItem:
+    title: str
+    branch_code: str
+    due_at: date
+
+
+@dataclass(frozen=True)
 class DigestSummary:
+    """What the digest says, as data: the edge (bot, channels) words it per reader."""
+
     today: date
     overdue: int = 0
     due_today: int = 0
     due_this_week: int = 0
     failing_domains: int = 0
     expiring_domains: int = 0
-    top: list[str] = field(default_factory=list)
+    top: list[DigestItem] = field(default_factory=list)
 
     @property
     def anything(self) -> bool:
@@ -59,29 +70,29 @@ class DigestSummary:
             )
         )
 
-    def text(self) -> str:
-        if not self.anything:
-            return "Nothing overdue, nothing due this week, every certificate fine."
-        lines = [
-            f"Overdue: {self.overdue}",
-            f"Due today: {self.due_today}",
-            f"Due within 7 days: {self.due_this_week}",
-            f"Certificates failing: {self.failing_domains}, expiring soon: {self.expiring_domains}",
-        ]
-        if self.top:
-            lines.append("Most urgent:")
-            lines.extend(f"• {item}" for item in self.top)
-        return "\n".join(lines)
+    def as_payload(self) -> dict[str, Any]:
+        """The event's payload: JSON, read back by `core.notify.render` for each recipient."""
+        return {
+            "today": self.today.isoformat(),
+            "overdue": self.overdue,
+            "due_today": self.due_today,
+            "due_this_week": self.due_this_week,
+            "failing_domains": self.failing_domains,
+            "expiring_domains": self.expiring_domains,
+            "top": [
+                {
+                    "title": item.title,
+                    "branch": item.branch_code,
+                    "due_date": item.due_at.isoformat(),
+                }
+                for item in self.top
+            ],
+        }
 
 
-async def digest_for(db: Database, user: User, *, now: datetime | None = None) -> DigestSummary:
-    """`/digest` on demand: today's summary for `user`, re-read and scoped in one unit of work.
-
-    An inactive or removed user gets PermissionDeniedError.
-    """
-    async with db.tenant_uow(user.tenant_id) as session:
-        actor = await load_actor(session, user, now=now)
-        return await digest_summary(session, actor.branch_ids, actor.today)
+async def digest_for(session: AsyncSession, actor: Actor) -> DigestSummary:
+    """`/digest` on demand: today's summary for the actor's scope."""
+    return await digest_summary(session, actor.branch_ids, actor.today)
 
 
 async def digest_summary(
@@ -90,7 +101,7 @@ async def digest_summary(
     """Counts within `scope` (None: every branch), in the caller's tenant scope."""
     week_end = today + timedelta(days=7)
     open_in_scope = and_(
-        ObligationInstance.status.in_(OPEN),
+        ObligationInstance.status.in_(OPEN_OBLIGATION),
         true() if scope is None else ObligationInstance.branch_id.in_(scope),
     )
     counts = (
@@ -105,8 +116,9 @@ async def digest_summary(
         )
     ).one()
     top = await session.execute(
-        select(ObligationTemplate.title, ObligationInstance.due_at)
+        select(ObligationTemplate.title, Branch.code, ObligationInstance.due_at)
         .join(ObligationTemplate, ObligationTemplate.id == ObligationInstance.template_id)
+        .join(Branch, Branch.id == ObligationInstance.branch_id)
         .where(open_in_scope, ObligationInstance.due_at <= week_end)
         .order_by(ObligationInstance.due_at)
         .limit(TOP_ITEMS)
@@ -115,7 +127,7 @@ async def digest_summary(
     domains = (
         await session.execute(
             select(
-                func.count().filter(Domain.status.in_(FAILING)),
+                func.count().filter(Domain.status.in_(FAILING_CHECKS)),
                 func.count().filter(Domain.status == SslCheckStatus.warning),
             ).where(domains_in_scope)
         )
@@ -127,17 +139,8 @@ async def digest_summary(
         due_this_week=counts[2],
         failing_domains=domains[0],
         expiring_domains=domains[1],
-        top=[f"{title} — {_when(due, today)}" for title, due in top],
+        top=[DigestItem(title, code, due) for title, code, due in top],
     )
-
-
-def _when(due: date, today: date) -> str:
-    days = (due - today).days
-    if days < 0:
-        return f"{-days} day(s) overdue"
-    if days == 0:
-        return "due today"
-    return f"due {due:%d %b} (in {days} day(s))"
 
 
 @dataclass
@@ -184,11 +187,7 @@ async def _tenant_digests(db: Database, tenant_id: uuid.UUID, today: date, momen
                 event_type=NotificationEventType.digest,
                 severity=Severity.low,
                 fingerprint=f"digest:{user.id}:{today.isoformat()}",
-                payload={
-                    "user_id": user.id,
-                    "headline": f"Your Intrex digest for {today:%d %b %Y}",
-                    "summary": summary.text(),
-                },
+                payload={"user_id": user.id, **summary.as_payload()},
                 scheduled_for=moment,
                 once=True,
             )

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, and_, bindparam, case, insert, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utc_now, work_span
@@ -33,6 +33,7 @@ from core.crypto import SecretBox
 from core.db.enums import ConnectorStatus, ConnectorType, NotificationStatus, Severity
 from core.db.session import Database
 from core.errors import IntrexError
+from core.i18n import Texts, choose_language, texts_for
 from core.metrics import DELIVERIES, QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
 from core.notify.channels.base import Channel, Delivery, DeliveryError
 from core.notify.models import Connector, NotificationDelivery, NotificationEvent, NotificationStep
@@ -72,7 +73,10 @@ class Claimed:
     config_token: str
     tenant_timezone: str
     quiet: tuple[Any, Any]
+    tenant_language: str | None = None
     telegram_chat: int | None = None
+    recipient_language: str | None = None
+    """The person's own language when the recipient is a known user (by id or email)."""
 
 
 @dataclass
@@ -295,6 +299,7 @@ class Dispatcher:
                     Tenant.timezone,
                     Tenant.quiet_hours_start,
                     Tenant.quiet_hours_end,
+                    Tenant.language,
                 )
                 .join(
                     NotificationEvent,
@@ -313,10 +318,12 @@ class Dispatcher:
                     config_token=token,
                     tenant_timezone=tz,
                     quiet=(qstart, qend),
+                    tenant_language=language,
                 )
-                for step, event, ctype, cstatus, token, tz, qstart, qend in rows
+                for step, event, ctype, cstatus, token, tz, qstart, qend, language in rows
             ]
             await self._resolve_telegram_chats(session, claimed)
+            await self._resolve_languages(session, claimed)
         return claimed
 
     async def _resolve_telegram_chats(self, session: AsyncSession, claimed: list[Claimed]) -> None:
@@ -339,6 +346,44 @@ class Dispatcher:
                 user_id = item.step.recipient_ref.removeprefix(USER_PREFIX)
                 item.telegram_chat = chats.get(int(user_id)) if user_id.isdigit() else None
 
+    async def _resolve_languages(self, session: AsyncSession, claimed: list[Claimed]) -> None:
+        """Each recipient who is a person reads the alert in their own language (SPEC §8)."""
+        ids = {
+            int(ref.removeprefix(USER_PREFIX))
+            for ref in (item.step.recipient_ref for item in claimed)
+            if ref.startswith(USER_PREFIX) and ref.removeprefix(USER_PREFIX).isdigit()
+        }
+        emails = {
+            (item.step.tenant_id, item.step.recipient_ref.lower())
+            for item in claimed
+            if "@" in item.step.recipient_ref
+        }
+        by_id: dict[int, str | None] = {}
+        by_email: dict[tuple[uuid.UUID, str], str | None] = {}
+        if ids:
+            rows = await session.execute(select(User.id, User.language).where(User.id.in_(ids)))
+            by_id = dict(rows.tuples().all())
+        if emails:
+            matched = await session.execute(
+                select(User.tenant_id, func.lower(User.email), User.language).where(
+                    func.lower(User.email).in_([email for _, email in emails])
+                )
+            )
+            by_email = {(row[0], row[1]): row[2] for row in matched}
+        for item in claimed:
+            ref = item.step.recipient_ref
+            if ref.startswith(USER_PREFIX) and ref.removeprefix(USER_PREFIX).isdigit():
+                item.recipient_language = by_id.get(int(ref.removeprefix(USER_PREFIX)))
+            elif "@" in ref:
+                item.recipient_language = by_email.get((item.step.tenant_id, ref.lower()))
+
+    def _texts(self, item: Claimed) -> Texts:
+        return texts_for(
+            choose_language(
+                item.recipient_language, None, item.tenant_language, self.settings.default_language
+            )
+        )
+
     async def _send(self, item: Claimed) -> Outcome:
         attempt_no = item.step.attempts + 1
         error: DeliveryError | None = None
@@ -360,7 +405,13 @@ class Dispatcher:
                     idempotency_key=item.step.idempotency_key,
                     attempt_no=attempt_no,
                     recipient=recipient,
-                    message=render(item.event.event_type.value, item.event.severity.value, payload),
+                    message=render(
+                        item.event.event_type.value,
+                        item.event.severity.value,
+                        payload,
+                        self._texts(item),
+                        item.tenant_timezone,
+                    ),
                     acknowledgeable=item.event.event_type.value != "digest",
                 )
                 await self.channels[item.connector_type].send(config, delivery)

@@ -12,17 +12,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utc_now
-from core.db.enums import NotificationEventType, NotificationStatus, Severity
+from core.db.enums import (
+    CLOSED_ALERT,
+    PENDING_NOTIFICATION,
+    NotificationEventType,
+    NotificationStatus,
+    Severity,
+)
 from core.notify.models import NotificationEvent, NotificationStep
 from core.notify.routing import plan_steps
-
-CLOSED_STATUSES = (NotificationStatus.acked, NotificationStatus.cancelled)
-"""An event in one of these needs nobody's attention any more; any other status is open
-(a dead letter too: it still waits for someone to act on it)."""
 
 
 async def emit_event(
@@ -54,7 +56,7 @@ async def emit_event(
         NotificationEvent.tenant_id == tenant_id, NotificationEvent.fingerprint == fingerprint
     )
     if not once:
-        existing = existing.where(NotificationEvent.status.not_in(CLOSED_STATUSES))
+        existing = existing.where(NotificationEvent.status.not_in(CLOSED_ALERT))
     if await session.scalar(existing.limit(1)) is not None:
         return None
     event = NotificationEvent(
@@ -76,22 +78,39 @@ async def emit_event(
     return event
 
 
-async def resolve_events(session: AsyncSession, *, tenant_id: uuid.UUID, fingerprint: str) -> int:
-    """Close the open events with this fingerprint (their cause went away by itself).
+async def resolve_events(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    fingerprint: str | None = None,
+    fingerprint_prefix: str | None = None,
+) -> int:
+    """Close the open events of one cause (their cause went away, or someone dealt with it).
 
-    They become `cancelled` and their undelivered steps stop, so an escalation does not
-    wake someone at night for a certificate that has already recovered. Returns how many.
+    The one way events end without an acknowledgement: a certificate recovering (its exact
+    fingerprint) and an obligation completed or waived (every reminder of the instance, by
+    prefix, plus its overdue alert) both land here. The events become `cancelled` and their
+    undelivered steps stop, so an escalation does not wake someone at night for a cause
+    that is already gone. Returns how many events were closed.
     """
+    causes: list[Any] = []
+    if fingerprint is not None:
+        causes.append(NotificationEvent.fingerprint == fingerprint)
+    if fingerprint_prefix is not None:
+        causes.append(NotificationEvent.fingerprint.startswith(fingerprint_prefix, autoescape=True))
+    if not causes:
+        raise ValueError("resolve_events needs a fingerprint or a prefix")
     closed = list(
         await session.scalars(
             update(NotificationEvent)
             .where(
                 NotificationEvent.tenant_id == tenant_id,
-                NotificationEvent.fingerprint == fingerprint,
-                NotificationEvent.status.not_in(CLOSED_STATUSES),
+                or_(*causes),
+                NotificationEvent.status.not_in(CLOSED_ALERT),
             )
             .values(status=NotificationStatus.cancelled)
             .returning(NotificationEvent.id)
+            .execution_options(synchronize_session=False)
         )
     )
     if closed:
@@ -99,13 +118,7 @@ async def resolve_events(session: AsyncSession, *, tenant_id: uuid.UUID, fingerp
             update(NotificationStep)
             .where(
                 NotificationStep.notification_event_id.in_(closed),
-                NotificationStep.status.in_(
-                    (
-                        NotificationStatus.queued,
-                        NotificationStatus.failed,
-                        NotificationStatus.processing,
-                    )
-                ),
+                NotificationStep.status.in_(PENDING_NOTIFICATION),
             )
             .values(status=NotificationStatus.cancelled, claimed_until=None, claimed_by=None)
         )

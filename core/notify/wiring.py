@@ -65,8 +65,7 @@ async def send_test_event(
             severity=severity,
             fingerprint=f"test:{uuid.uuid4()}",
             payload={
-                "headline": "Intrex test alert: if you can read this, the route works",
-                "branch": branch.code if branch else None,
+                "branch_code": branch.code if branch else None,
                 "test": True,
             },
             branch_id=branch.id if branch else None,

@@ -5,6 +5,8 @@ Scheduler jobs (wired by whoever owns the scheduler; both are safe on every repl
   tenant's local date and the reminders; run every few minutes.
 - `core.obligations.generation.run_obligation_generation(db, now=None)`: extends every
   tenant's instances to the 12-month horizon; run daily (and after adding branches).
-Actions for the bot and the CLI are in `core.obligations.service` (list, details,
-complete, waive, reopen, templates) and `core.obligations.documents` (proof uploads).
+By job: `queries` (the page of open items, details, the CLI list), `actions` (complete,
+waive, reopen), `templates` (templates and jurisdictions), `parsing` (ids, filters,
+statuses from untrusted input), `documents` (proof uploads), and `policy` (who may do
+what: asked by every surface, enforced by the actions).
 """

@@ -1,40 +1,49 @@
-"""Proof documents: checked from their content, stored by content, recorded with the upload.
+"""Proof documents: accepted, downloaded, checked from their content, stored by content.
 
-Order of work, so that nothing is ever half-written:
-1. Size and type are checked on the bytes (the name and any claimed type are ignored).
-2. Scope and duplicates are checked in the database before anything touches the disk, so
-   a user outside the branch cannot even make Intrex write a file.
-3. The bytes are written under their content key (atomic rename; idempotent: equal bytes
-   land on the same key).
-4. The document row and its audit entry are written in one transaction.
-A failure in 4 leaves at most an unreferenced blob that a retry reuses under the same
-key; there is never a row pointing at bytes that were not fully written. Deleting the
-blob on failure is deliberately not attempted: the same bytes may be referenced by a
-concurrent upload to another obligation, which a delete could break.
+An upload is two phases around the network, so no transaction waits on a download:
+1. `accept_proof` (in the update's unit of work): the obligation is in scope and still
+   open, the declared size fits, the person's daily quota has room. `record_pending_upload`
+   then writes a `pending_uploads` row in the same system transaction that ends the chat's
+   "waiting for proof" state: from here on the file cannot be lost, only delayed.
+2. The edge downloads the bytes (stopping at the size limit, whatever Telegram declared),
+   and `store_upload` re-checks everything in a new transaction on the locked obligation
+   (it may have been completed meanwhile), checks the content's type, writes the bytes
+   under their content key (atomic, idempotent), records the document and its audit entry,
+   and deletes the pending row.
+A process killed between the two leaves the pending row; its lease runs out and the bot's
+worker finishes it (`claim_pending_uploads`). A failure in 2 leaves at most an unreferenced
+blob that a retry reuses under the same key; there is never a row pointing at bytes that
+were not fully written. Deleting the blob on failure is deliberately not attempted: the same
+bytes may be referenced by a concurrent upload to another obligation.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record
-from core.config import Settings, get_settings
+from core.chat.models import ChatState
+from core.clock import utc_now
+from core.config import Settings
 from core.db.session import Database
-from core.errors import ValidationError
-from core.obligations.access import not_found
-from core.obligations.models import ObligationDocument, ObligationInstance
-from core.storage import DocumentStorage, local_storage
+from core.errors import ByteSize, ErrorCode, NotFoundError, ValidationError
+from core.obligations import policy
+from core.obligations.actions import locked_instance, refuse_closed, view_of
+from core.obligations.models import ObligationDocument, ObligationInstance, PendingUpload
+from core.obligations.views import DocumentView, ObligationView
+from core.storage import DocumentStorage
 from core.storage.base import digest
 from core.storage.mime import DOCX, HEIC, XLSX, detect_mime
-from core.tenancy.models import User
-from core.tenancy.scope import load_actor
+from core.tenancy.scope import Actor
 
 ALLOWED_TYPES: dict[str, str] = {
     "application/pdf": "PDF",
@@ -45,68 +54,179 @@ ALLOWED_TYPES: dict[str, str] = {
     DOCX: "Word (DOCX)",
     XLSX: "Excel (XLSX)",
 }
-ALLOWED_DESCRIPTION = "PDF, JPEG, PNG, WebP, HEIC, Word (DOCX) or Excel (XLSX)"
-UNSAFE_NAME_CHARACTERS = re.compile(r"[\x00-\x1f\x7f/\\]+")
+PENDING_LEASE = timedelta(minutes=5)
+"""How long a download in hand is left alone before the worker takes it over."""
+MAX_PENDING_ATTEMPTS = 5
 
 
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int
+    files_per_day: int
+    bytes_per_day: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UploadLimits:
+        return cls(
+            max_bytes=settings.max_document_bytes,
+            files_per_day=settings.upload_quota_files_per_day,
+            bytes_per_day=settings.upload_quota_bytes_per_day,
+        )
 
 
 def display_filename(filename: str | None) -> str:
-    """The name as shown to people (never used as a path): last component, printable, short."""
+    """The name as shown to people (never used as a path): last component, printable, short.
+
+    Control and format characters go, the bidi overrides among them, so that
+    `invoice\u202efdp.exe` cannot pose as `invoiceexe.pdf`.
+    """
     name = unicodedata.normalize("NFC", filename or "")
-    name = UNSAFE_NAME_CHARACTERS.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
-    name = name.lstrip(".") or "document"
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co"))
+    name = name.strip().lstrip(".") or "document"
     return name[:255]
 
 
 def check_content(data: bytes, max_bytes: int) -> str:
-    """The content's MIME type if it may be stored; a clear refusal otherwise."""
+    """The content's MIME type if it may be stored; a refusal otherwise."""
     if not data:
-        raise ValidationError("The file is empty: nothing was stored.")
+        raise ValidationError(ErrorCode.document_empty)
     if len(data) > max_bytes:
         raise ValidationError(
-            f"The file is {human_size(len(data))}, over the {human_size(max_bytes)} limit "
-            "for proof documents."
+            ErrorCode.document_too_large, size=ByteSize(len(data)), limit=ByteSize(max_bytes)
         )
     mime = detect_mime(data)
     if mime not in ALLOWED_TYPES:
-        raise ValidationError(
-            f"This file's content is not an accepted type (it looks like {mime}). "
-            f"Send a {ALLOWED_DESCRIPTION} file."
-        )
+        raise ValidationError(ErrorCode.document_type_refused, detected=mime)
     return mime
+
+
+def _start_of_day(actor: Actor) -> datetime:
+    return datetime.combine(actor.today, time(), ZoneInfo(actor.timezone))
+
+
+async def check_quota(
+    session: AsyncSession, actor: Actor, incoming_bytes: int, limits: UploadLimits
+) -> None:
+    """Refuse when this upload would pass the person's files or bytes for the local day."""
+    files, stored = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(ObligationDocument.size_bytes), 0)).where(
+                ObligationDocument.uploaded_by_user_id == actor.user_id,
+                ObligationDocument.created_at >= _start_of_day(actor),
+            )
+        )
+    ).one()
+    if files >= limits.files_per_day:
+        raise ValidationError(ErrorCode.upload_quota_files, limit=limits.files_per_day)
+    if stored + incoming_bytes > limits.bytes_per_day:
+        raise ValidationError(ErrorCode.upload_quota_bytes, limit=ByteSize(limits.bytes_per_day))
+
+
+async def accept_proof(
+    session: AsyncSession,
+    actor: Actor,
+    instance_id: uuid.UUID,
+    declared_size: int | None,
+    limits: UploadLimits,
+) -> ObligationView:
+    """Phase 1: may this person send proof for this obligation now, of about this size?"""
+    view = await view_of_visible(session, actor, instance_id)
+    if not policy.can_upload_proof(actor, view):
+        instance = await session.get_one(ObligationInstance, instance_id)
+        refuse_closed(actor, instance)
+    if declared_size is not None and declared_size > limits.max_bytes:
+        raise ValidationError(
+            ErrorCode.document_too_large,
+            size=ByteSize(declared_size),
+            limit=ByteSize(limits.max_bytes),
+        )
+    await check_quota(session, actor, declared_size or 0, limits)
+    return view
+
+
+async def view_of_visible(
+    session: AsyncSession, actor: Actor, instance_id: uuid.UUID
+) -> ObligationView:
+    instance = await session.get(ObligationInstance, instance_id)
+    if instance is None or not policy.can_view(actor, instance):
+        raise NotFoundError(ErrorCode.obligation_not_found)
+    return await view_of(session, actor, instance_id)
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A proof file accepted but not stored: enough to download and store it later."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    user_id: int
+    obligation_instance_id: uuid.UUID
+    chat_id: int
+    file_id: str
+    filename: str
+    attempts: int = 0
+
+
+async def record_pending_upload(
+    db: Database,
+    actor: Actor,
+    *,
+    instance_id: uuid.UUID,
+    chat_id: int,
+    file_id: str,
+    filename: str | None,
+    consumed_state_keys: Sequence[str],
+    now: datetime | None = None,
+) -> PendingFile:
+    """Write the pending file and end the chat's waiting state, in one transaction.
+
+    The system path, because conversation state belongs to no tenant; the tenant and user
+    come from the actor that `accept_proof` just checked under row-level security.
+    """
+    moment = utc_now(now)
+    name = display_filename(filename)
+    async with db.system_uow() as session:
+        pending_id = await session.scalar(
+            insert(PendingUpload)
+            .values(
+                tenant_id=actor.tenant_id,
+                user_id=actor.user_id,
+                obligation_instance_id=instance_id,
+                chat_id=chat_id,
+                file_id=file_id,
+                filename=name,
+                claimed_until=moment + PENDING_LEASE,
+            )
+            .returning(PendingUpload.id)
+        )
+        await session.execute(delete(ChatState).where(ChatState.key.in_(list(consumed_state_keys))))
+    assert pending_id is not None
+    return PendingFile(
+        pending_id, actor.tenant_id, actor.user_id, instance_id, chat_id, file_id, name
+    )
 
 
 @dataclass(frozen=True)
 class UploadResult:
-    document: ObligationDocument
+    """The stored document (or the same file found already attached), and its obligation."""
+
+    document: DocumentView
+    obligation: ObligationView
     duplicate: bool
     """True when this very file was already attached to the obligation (nothing new stored)."""
 
-    @property
-    def message(self) -> str:
-        if self.duplicate:
-            return (
-                f"This file is already attached to the obligation (as “{self.document.filename}”)."
-            )
-        return f"Stored “{self.document.filename}” ({ALLOWED_TYPES[self.document.mime_type]})."
 
-
-async def _in_scope_instance(
-    session: AsyncSession, user: User, instance_id: uuid.UUID
-) -> ObligationInstance:
-    actor = await load_actor(session, user)
-    instance = await session.get(ObligationInstance, instance_id)
-    if instance is None or not actor.covers(instance.branch_id):
-        raise not_found()
-    return instance
+def _document_view(document: ObligationDocument) -> DocumentView:
+    return DocumentView(
+        id=document.id,
+        filename=document.filename,
+        mime_type=document.mime_type,
+        size_bytes=document.size_bytes,
+        sha256=document.sha256,
+        uploaded_by_user_id=document.uploaded_by_user_id,
+        created_at=document.created_at,
+    )
 
 
 async def _existing(
@@ -120,91 +240,128 @@ async def _existing(
     )
 
 
-async def attach_document(
-    db: Database,
-    user: User,
-    instance_id: uuid.UUID | str,
-    filename: str | None,
+async def store_upload(
+    session: AsyncSession,
+    actor: Actor,
+    pending: PendingFile,
     data: bytes,
-    *,
-    storage: DocumentStorage | None = None,
-    settings: Settings | None = None,
+    storage: DocumentStorage,
+    limits: UploadLimits,
 ) -> UploadResult:
-    """Attach proof to an obligation in the user's scope (see the module doc for the order)."""
-    from core.obligations.service import parse_instance_id
-
-    config = settings or get_settings()
-    store = storage or local_storage(config)
-    parsed = parse_instance_id(instance_id)
-    mime = check_content(data, config.max_document_bytes)
+    """Phase 2: re-check on the locked obligation, store the bytes, record the document."""
+    instance, _ = await locked_instance(session, actor, pending.obligation_instance_id)
+    if not policy.can_upload_proof(actor, instance):
+        refuse_closed(actor, instance)
+    mime = check_content(data, limits.max_bytes)
     sha256 = digest(data)
-    name = display_filename(filename)
-
-    async with db.tenant_uow(user.tenant_id) as session:
-        instance = await _in_scope_instance(session, user, parsed)
-        existing = await _existing(session, instance.id, sha256)
+    existing = await _existing(session, instance.id, sha256)
     if existing is not None:
-        return UploadResult(document=existing, duplicate=True)
-
-    stored = await store.put(data)
-
-    async with db.tenant_uow(user.tenant_id) as session:
-        instance = await _in_scope_instance(session, user, parsed)
-        inserted = await session.scalar(
-            insert(ObligationDocument)
-            .values(
-                tenant_id=instance.tenant_id,
-                obligation_instance_id=instance.id,
-                storage_key=stored.key,
-                filename=name,
-                mime_type=mime,
-                size_bytes=stored.size_bytes,
-                sha256=stored.sha256,
-                uploaded_by_user_id=user.id,
-            )
-            .on_conflict_do_nothing(
-                constraint="uq_obligation_documents_obligation_instance_id_sha256"
-            )
-            .returning(ObligationDocument.id)
+        await session.execute(delete(PendingUpload).where(PendingUpload.id == pending.id))
+        return UploadResult(
+            _document_view(existing), await view_of(session, actor, instance.id), duplicate=True
         )
-        if inserted is None:
-            raced = await _existing(session, instance.id, sha256)
-            assert raced is not None
-            return UploadResult(document=raced, duplicate=True)
-        document = await session.get(ObligationDocument, inserted)
-        assert document is not None
-        await record(
-            session,
-            tenant_id=instance.tenant_id,
-            action="obligation.document.upload",
-            entity_type="obligation_document",
-            entity_id=document.id,
-            after={
-                "obligation_instance_id": str(instance.id),
-                "filename": name,
-                "mime_type": mime,
-                "size_bytes": stored.size_bytes,
-                "sha256": stored.sha256,
-                "storage_key": stored.key,
-            },
-            user_id=user.id,
+    await check_quota(session, actor, len(data), limits)
+    stored = await storage.put(data)
+    document = ObligationDocument(
+        tenant_id=instance.tenant_id,
+        obligation_instance_id=instance.id,
+        storage_key=stored.key,
+        filename=pending.filename,
+        mime_type=mime,
+        size_bytes=stored.size_bytes,
+        sha256=stored.sha256,
+        uploaded_by_user_id=actor.user_id,
+    )
+    session.add(document)
+    await session.execute(delete(PendingUpload).where(PendingUpload.id == pending.id))
+    await session.flush()
+    await session.refresh(document)
+    await record(
+        session,
+        tenant_id=instance.tenant_id,
+        action="obligation.document.upload",
+        entity_type="obligation_document",
+        entity_id=document.id,
+        after={
+            "obligation_instance_id": str(instance.id),
+            "filename": pending.filename,
+            "mime_type": mime,
+            "size_bytes": stored.size_bytes,
+            "sha256": stored.sha256,
+            "storage_key": stored.key,
+        },
+        user_id=actor.user_id,
+    )
+    return UploadResult(
+        _document_view(document), await view_of(session, actor, instance.id), duplicate=False
+    )
+
+
+async def drop_pending_upload(db: Database, pending_id: uuid.UUID) -> None:
+    """Forget a pending file that was refused (the person is told why) or given up on."""
+    async with db.system_uow() as session:
+        await session.execute(delete(PendingUpload).where(PendingUpload.id == pending_id))
+
+
+async def note_pending_failure(db: Database, pending_id: uuid.UUID, code: str) -> None:
+    async with db.system_uow() as session:
+        await session.execute(
+            update(PendingUpload)
+            .where(PendingUpload.id == pending_id)
+            .values(last_error=code[:100])
         )
-    return UploadResult(document=document, duplicate=False)
+
+
+CLAIM_PENDING_SQL = text(
+    """
+    WITH due AS (
+        SELECT id FROM pending_uploads
+        WHERE claimed_until IS NULL OR claimed_until < :now
+        ORDER BY created_at
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE pending_uploads AS p
+    SET claimed_until = :lease_end, attempts = p.attempts + 1
+    FROM due WHERE p.id = due.id
+    RETURNING p.id, p.tenant_id, p.user_id, p.obligation_instance_id, p.chat_id, p.file_id,
+              p.filename, p.attempts
+    """
+)
+
+
+async def claim_pending_uploads(
+    db: Database, *, now: datetime | None = None, batch: int = 20
+) -> list[PendingFile]:
+    """Pending files whose download was abandoned (lease over), leased to this worker."""
+    moment = utc_now(now)
+    async with db.system_uow() as session:
+        rows = await session.execute(
+            CLAIM_PENDING_SQL, {"now": moment, "lease_end": moment + PENDING_LEASE, "batch": batch}
+        )
+        return [
+            PendingFile(
+                id=row.id,
+                tenant_id=row.tenant_id,
+                user_id=row.user_id,
+                obligation_instance_id=row.obligation_instance_id,
+                chat_id=row.chat_id,
+                file_id=row.file_id,
+                filename=row.filename,
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
 
 
 async def read_document(
-    db: Database,
-    user: User,
-    document_id: uuid.UUID,
-    *,
-    storage: DocumentStorage | None = None,
-    settings: Settings | None = None,
-) -> tuple[ObligationDocument, bytes]:
-    """A document's row and bytes, for a user whose scope covers its obligation."""
-    store = storage or local_storage(settings or get_settings())
-    async with db.tenant_uow(user.tenant_id) as session:
-        document = await session.get(ObligationDocument, document_id)
-        if document is None:
-            raise not_found()
-        await _in_scope_instance(session, user, document.obligation_instance_id)
-    return document, await store.get(document.storage_key)
+    session: AsyncSession, actor: Actor, document_id: uuid.UUID, storage: DocumentStorage
+) -> tuple[DocumentView, bytes]:
+    """A document and its bytes, for an actor whose scope covers its obligation."""
+    document = await session.get(ObligationDocument, document_id)
+    if document is None:
+        raise NotFoundError(ErrorCode.document_not_found)
+    instance = await session.get(ObligationInstance, document.obligation_instance_id)
+    if instance is None or not policy.can_view(actor, instance):
+        raise NotFoundError(ErrorCode.document_not_found)
+    return _document_view(document), await storage.get(document.storage_key)

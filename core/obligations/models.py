@@ -179,3 +179,37 @@ class ObligationDocument(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by_user_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at()
+
+
+class PendingUpload(Base):
+    """A proof file Telegram holds that Intrex has accepted but not stored yet.
+
+    Written when the "waiting for proof" state is consumed, before the download starts, and
+    deleted in the transaction that records the document: a process killed in between
+    leaves this row, whose lease runs out, and the bot's worker finishes the download.
+    """
+
+    __tablename__ = "pending_uploads"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "obligation_instance_id"],
+            ["obligation_instances.tenant_id", "obligation_instances.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    user_id: Mapped[int] = mapped_column(Integer)
+    obligation_instance_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    file_id: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(100))
+    """The ErrorCode of the last failed attempt (never a receiver's text)."""
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = created_at()

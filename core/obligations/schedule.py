@@ -14,11 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utc_now
 from core.db.enums import ObligationStatus
-from core.errors import NotFoundError
+from core.errors import ErrorCode, NotFoundError
 from core.tenancy.models import Tenant
 
-OPEN_STATUSES = (ObligationStatus.upcoming, ObligationStatus.due_today, ObligationStatus.overdue)
-CLOSED_STATUSES = (ObligationStatus.completed, ObligationStatus.waived)
 ONE_DAY = timedelta(days=1)
 
 
@@ -27,7 +25,7 @@ async def tenant_today(session: AsyncSession, tenant_id: uuid.UUID, now: datetim
     local = cast(func.timezone(Tenant.timezone, utc_now(now)), Date)
     today = await session.scalar(select(local).where(Tenant.id == tenant_id))
     if today is None:
-        raise NotFoundError(f"no tenant {tenant_id}")
+        raise NotFoundError(ErrorCode.tenant_not_found, name=str(tenant_id))
     return today
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from core.db.enums import ObligationCategory, ObligationStatus, Severity
 from core.obligations.models import ObligationInstance, ObligationTemplate
-from core.obligations.schedule import CLOSED_STATUSES, status_for
+from core.obligations.schedule import status_for
 from core.tenancy.models import Branch
 
 
@@ -28,6 +28,7 @@ class Window(enum.StrEnum):
 @dataclass(frozen=True)
 class ObligationView:
     id: uuid.UUID
+    tenant_id: uuid.UUID
     branch_id: uuid.UUID
     branch_code: str
     branch_name: str
@@ -71,6 +72,7 @@ class ObligationView:
 
 VIEW_COLUMNS = (
     ObligationInstance.id,
+    ObligationInstance.tenant_id,
     ObligationInstance.branch_id,
     Branch.code.label("branch_code"),
     Branch.name.label("branch_name"),
@@ -103,6 +105,7 @@ def to_view(row: Any, today: date) -> ObligationView:
     stored = ObligationStatus(row.status)
     return ObligationView(
         id=row.id,
+        tenant_id=row.tenant_id,
         branch_id=row.branch_id,
         branch_code=row.branch_code,
         branch_name=row.branch_name,
@@ -113,7 +116,7 @@ def to_view(row: Any, today: date) -> ObligationView:
         severity=Severity(row.severity),
         recurrence=row.recurrence_type,
         proof_required=bool(row.proof_required),
-        status=stored if stored in CLOSED_STATUSES else status_for(row.due_at, today),
+        status=stored if not stored.is_open else status_for(row.due_at, today),
         due_at=row.due_at,
         days_left=(row.due_at - today).days,
         completed_at=row.completed_at,
@@ -145,8 +148,7 @@ class DocumentView:
 
 @dataclass(frozen=True)
 class ObligationDetails:
+    """One obligation with its proof files (what the actor may do with it: `policy`)."""
+
     obligation: ObligationView
     documents: list[DocumentView]
-    can_complete: bool
-    can_waive: bool
-    can_reopen: bool

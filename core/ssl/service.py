@@ -1,33 +1,39 @@
-"""Domains of a tenant: register, remove, list, check now (the bot's /adddomain, /removedomain,
-/domains and /check, and the CLI).
+"""Domains of a tenant, for an acting person: list, register, remove, check now.
 
-Each function validates first, does its network work outside any transaction, then writes
-in one tenant unit of work together with its `activity_logs` entry, so a refusal or a
-failure leaves nothing half-written.
+Registering and checking do network work (a DNS lookup, a TLS handshake), so they are two
+phases around it and never hold a transaction open on the network: `plan_domain` /
+`find_checkable` decide in one unit of work (policy, duplicates, scope), the check runs
+outside any, and `register_domain` / `record_check` write in a new one, re-reading what
+they need. `add_domain` and `check_now` put the phases together for callers that hold an
+`ActorUnits` (the bot's network handlers, the tests). Every write carries its
+`activity_logs` entry in the same transaction, so a refusal or a failure leaves nothing
+half-written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import add_recorded, record, snapshot
-from core.config import Settings, get_settings
-from core.db.session import Database
-from core.errors import ConflictError, NotFoundError
+from core.config import Settings
+from core.errors import ConflictError, ErrorCode, NotFoundError, PermissionDeniedError
+from core.notify.events import resolve_events
+from core.ssl import policy
 from core.ssl.checker import CheckOutcome, ResolutionError, Resolver, SslChecker, system_resolver
 from core.ssl.hosts import HostPort, parse_host_port, public_addresses
 from core.ssl.models import Domain, SslCheckResult
 from core.ssl.recording import record_outcome
-from core.tenancy.models import Branch, Tenant
-from core.tenancy.service import find_branch
+from core.tenancy.models import Branch
+from core.tenancy.scope import Actor, ActorUnits
+from core.tenancy.service import normalise_branch_code
 
 INTERNAL_COLUMNS = ("claimed_until", "claim_token")
 """Scheduling lease columns: noise in the audit trail."""
@@ -37,6 +43,7 @@ INTERNAL_COLUMNS = ("claimed_until", "claim_token")
 class CheckedDomain:
     """A check's outcome and, when the target is a registered domain, what was recorded."""
 
+    target: HostPort
     outcome: CheckOutcome
     domain: Domain | None = None
     result: SslCheckResult | None = None
@@ -69,160 +76,211 @@ async def ensure_public_target(
     public_addresses(target.host, addresses, allow_private=False, require_all=True)
 
 
-async def _find_domain(db: Database, tenant: Tenant, target: HostPort) -> Domain | None:
-    async with db.tenant_uow(tenant.id) as session:
-        found: Domain | None = await session.scalar(
-            select(Domain).where(Domain.hostname == target.host, Domain.port == target.port)
-        )
-        return found
+async def _domain_at(
+    session: AsyncSession, target: HostPort, *, lock: bool = False
+) -> Domain | None:
+    query = select(Domain).where(Domain.hostname == target.host, Domain.port == target.port)
+    if lock:
+        query = query.with_for_update()
+    found: Domain | None = await session.scalar(query)
+    return found
 
 
-async def add_domain(
-    db: Database,
-    tenant: Tenant,
-    host_port: str,
-    branch_code: str | None = None,
-    user_id: int | None = None,
-    *,
-    settings: Settings | None = None,
-    resolver: Resolver | None = None,
-) -> CheckedDomain:
-    """Register a domain for monitoring and record its first check."""
-    settings = settings or get_settings()
+@dataclass(frozen=True)
+class PlannedDomain:
+    target: HostPort
+    branch_id: uuid.UUID | None
+    branch_code: str | None
+
+
+async def plan_domain(
+    session: AsyncSession, actor: Actor, host_port: str, branch_code: str | None
+) -> PlannedDomain:
+    """Phase 1 of registering: allowed, well-formed, its branch exists, not monitored yet."""
+    if not policy.can_add_domain(actor):
+        raise PermissionDeniedError(ErrorCode.head_office_only)
     target = parse_host_port(host_port)
-    branch = await find_branch(db, tenant, branch_code) if branch_code else None
-    if await _find_domain(db, tenant, target) is not None:
-        raise ConflictError(f"{target} is already monitored in {tenant.name}")
-    await ensure_public_target(target, settings, resolver)
-    outcome = await SslChecker.from_settings(settings, resolver=resolver).check(target)
+    branch = None
+    if branch_code:
+        code = normalise_branch_code(branch_code)
+        branch = await session.scalar(select(Branch).where(Branch.code == code))
+        if branch is None:
+            raise NotFoundError(ErrorCode.branch_not_found, code=code)
+    if await _domain_at(session, target) is not None:
+        raise ConflictError(ErrorCode.domain_exists, target=str(target))
+    return PlannedDomain(target, branch.id if branch else None, branch.code if branch else None)
+
+
+async def probe(
+    target: HostPort, settings: Settings, resolver: Resolver | None, *, registered: bool
+) -> CheckOutcome:
+    """The network part: a host not yet registered must be public; then one check."""
+    if not registered:
+        await ensure_public_target(target, settings, resolver)
+    return await SslChecker.from_settings(settings, resolver=resolver).check(target)
+
+
+async def register_domain(
+    session: AsyncSession,
+    actor: Actor,
+    planned: PlannedDomain,
+    outcome: CheckOutcome,
+    settings: Settings,
+) -> CheckedDomain:
+    """Phase 2 of registering: the domain, its first result and its audit entry."""
+    if not policy.can_add_domain(actor):
+        raise PermissionDeniedError(ErrorCode.head_office_only)
     domain = Domain(
-        tenant_id=tenant.id,
-        branch_id=branch.id if branch else None,
-        hostname=target.host,
-        port=target.port,
+        tenant_id=actor.tenant_id,
+        branch_id=planned.branch_id,
+        hostname=planned.target.host,
+        port=planned.target.port,
     )
     try:
-        async with db.tenant_uow(tenant.id) as session:
+        async with session.begin_nested():
             await add_recorded(
                 session,
                 domain,
-                tenant_id=tenant.id,
+                tenant_id=actor.tenant_id,
                 action="domain.add",
                 entity_type="domain",
-                user_id=user_id,
+                user_id=actor.user_id,
                 exclude=INTERNAL_COLUMNS,
             )
-            recorded = await record_outcome(
-                session,
-                domain,
-                outcome,
-                notify_days=settings.ssl_notify_days,
-                next_check_at=_next_check(outcome, settings),
-                branch_code=branch.code if branch else None,
-            )
     except IntegrityError as exc:
-        raise ConflictError(f"{target} is already monitored in {tenant.name}") from exc
-    return CheckedDomain(outcome, domain, recorded.result)
+        raise ConflictError(ErrorCode.domain_exists, target=str(planned.target)) from exc
+    recorded = await record_outcome(
+        session,
+        domain,
+        outcome,
+        notify_days=settings.ssl_notify_days,
+        next_check_at=_next_check(outcome, settings),
+        branch_code=planned.branch_code,
+    )
+    return CheckedDomain(planned.target, outcome, domain, recorded.result)
 
 
-async def remove_domain(
-    db: Database,
-    tenant: Tenant,
+async def add_domain(
+    units: ActorUnits,
     host_port: str,
-    user_id: int | None = None,
-) -> Domain:
-    """Stop monitoring a domain (its check history goes with it); returns the removed row."""
+    branch_code: str | None = None,
+    *,
+    settings: Settings,
+    resolver: Resolver | None = None,
+) -> CheckedDomain:
+    """Register a domain for monitoring with its first check (the three phases)."""
+    async with units() as (session, actor):
+        planned = await plan_domain(session, actor, host_port, branch_code)
+    outcome = await probe(planned.target, settings, resolver, registered=False)
+    async with units() as (session, actor):
+        return await register_domain(session, actor, planned, outcome, settings)
+
+
+async def remove_domain(session: AsyncSession, actor: Actor, host_port: str) -> Domain:
+    """Stop monitoring a domain (its history goes with it, its open alerts end)."""
     target = parse_host_port(host_port)
-    async with db.tenant_uow(tenant.id) as session:
-        domain = await session.scalar(
-            select(Domain)
-            .where(Domain.hostname == target.host, Domain.port == target.port)
-            .with_for_update()
-        )
-        if domain is None:
-            raise NotFoundError(f"{target} is not monitored in {tenant.name}")
-        before = snapshot(domain, exclude=INTERNAL_COLUMNS)
-        await session.delete(domain)
-        await record(
-            session,
-            tenant_id=tenant.id,
-            action="domain.remove",
-            entity_type="domain",
-            entity_id=domain.id,
-            before=before,
-            user_id=user_id,
-        )
+    domain = await _domain_at(session, target, lock=True)
+    if domain is None or not policy.can_view_domain(actor, domain):
+        raise NotFoundError(ErrorCode.domain_not_found, target=str(target))
+    if not policy.can_remove_domain(actor, domain):
+        raise PermissionDeniedError(ErrorCode.head_office_only)
+    before = snapshot(domain, exclude=INTERNAL_COLUMNS)
+    for prefix in (f"ssl_failure:{domain.id}:", f"ssl_expiry:{domain.id}:"):
+        await resolve_events(session, tenant_id=actor.tenant_id, fingerprint_prefix=prefix)
+    await session.delete(domain)
+    await record(
+        session,
+        tenant_id=actor.tenant_id,
+        action="domain.remove",
+        entity_type="domain",
+        entity_id=domain.id,
+        before=before,
+        user_id=actor.user_id,
+    )
     return domain
 
 
-async def list_domains(
-    db: Database, tenant: Tenant, branch_ids: Collection[uuid.UUID] | None = None
-) -> list[DomainState]:
-    """The tenant's domains with their latest check; `branch_ids` limits to those branches.
-
-    With `branch_ids`, domains that belong to no branch (head office's) are left out.
-    """
+async def list_domains(session: AsyncSession, actor: Actor) -> list[DomainState]:
+    """The domains the actor may see, with their latest check (head office: every one)."""
     query = (
         select(Domain, Branch.code)
         .outerjoin(Branch, Branch.id == Domain.branch_id)
         .order_by(Domain.hostname, Domain.port)
     )
-    if branch_ids is not None:
-        query = query.where(Domain.branch_id.in_(list(branch_ids)))
-    async with db.tenant_uow(tenant.id) as session:
-        rows = (await session.execute(query)).all()
-        ids = [domain.id for domain, _ in rows]
-        latest = (
-            select(SslCheckResult)
-            .where(SslCheckResult.domain_id.in_(ids))
-            .ext(distinct_on(SslCheckResult.domain_id))
-            .order_by(SslCheckResult.domain_id, SslCheckResult.checked_at.desc())
-        )
-        results = {result.domain_id: result for result in await session.scalars(latest)}
-    return [DomainState(domain, code, results.get(domain.id)) for domain, code in rows]
+    if actor.branch_ids is not None:
+        query = query.where(Domain.branch_id.in_(sorted(actor.branch_ids)))
+    rows = [(domain, code) for domain, code in (await session.execute(query)).all()]
+    visible = [(domain, code) for domain, code in rows if policy.can_view_domain(actor, domain)]
+    latest = (
+        select(SslCheckResult)
+        .where(SslCheckResult.domain_id.in_([domain.id for domain, _ in visible]))
+        .ext(distinct_on(SslCheckResult.domain_id))
+        .order_by(SslCheckResult.domain_id, SslCheckResult.checked_at.desc())
+    )
+    results = {result.domain_id: result for result in await session.scalars(latest)}
+    return [DomainState(domain, code, results.get(domain.id)) for domain, code in visible]
+
+
+async def find_checkable(
+    session: AsyncSession, actor: Actor, host_port: str
+) -> tuple[HostPort, Domain | None]:
+    """Phase 1 of /check: the target and its domain, if the actor may check it.
+
+    A registered domain outside the actor's scope is reported as not monitored, exactly
+    like an unknown host for anyone but head office: nothing is revealed about it.
+    """
+    target = parse_host_port(host_port)
+    domain = await _domain_at(session, target)
+    if domain is not None and not policy.can_view_domain(actor, domain):
+        domain = None
+    if not policy.can_check(actor, domain):
+        if actor.manages:
+            raise NotFoundError(ErrorCode.domain_not_found, target=str(target))
+        raise PermissionDeniedError(ErrorCode.managers_only)
+    return target, domain
+
+
+async def record_check(
+    session: AsyncSession,
+    actor: Actor,
+    domain_id: uuid.UUID,
+    target: HostPort,
+    outcome: CheckOutcome,
+    settings: Settings,
+) -> CheckedDomain:
+    """Phase 2 of /check on a registered domain: the result, and the alerts it warrants."""
+    current = await session.scalar(select(Domain).where(Domain.id == domain_id).with_for_update())
+    if current is None or not policy.can_check(actor, current):
+        return CheckedDomain(target, outcome)
+    branch_code = (
+        await session.scalar(select(Branch.code).where(Branch.id == current.branch_id))
+        if current.branch_id
+        else None
+    )
+    recorded = await record_outcome(
+        session,
+        current,
+        outcome,
+        notify_days=settings.ssl_notify_days,
+        next_check_at=_next_check(outcome, settings),
+        branch_code=branch_code,
+    )
+    return CheckedDomain(target, outcome, current, recorded.result)
 
 
 async def check_now(
-    db: Database,
-    tenant: Tenant,
-    host_port: str,
-    *,
-    branch_ids: Collection[uuid.UUID] | None = None,
-    settings: Settings | None = None,
-    resolver: Resolver | None = None,
+    units: ActorUnits, host_port: str, *, settings: Settings, resolver: Resolver | None = None
 ) -> CheckedDomain:
-    """Check a host now. A registered domain (in scope) gets the result recorded, with alerts;
-    any other host is checked and answered, nothing stored."""
-    settings = settings or get_settings()
-    target = parse_host_port(host_port)
-    domain = await _find_domain(db, tenant, target)
-    if domain is not None and branch_ids is not None and domain.branch_id not in branch_ids:
-        domain = None
-    if domain is None:
-        await ensure_public_target(target, settings, resolver)
-    outcome = await SslChecker.from_settings(settings, resolver=resolver).check(target)
-    if domain is None:
-        return CheckedDomain(outcome)
-    async with db.tenant_uow(tenant.id) as session:
-        current = await session.scalar(
-            select(Domain).where(Domain.id == domain.id).with_for_update()
-        )
-        if current is None:
-            return CheckedDomain(outcome)
-        branch_code = (
-            await session.scalar(select(Branch.code).where(Branch.id == current.branch_id))
-            if current.branch_id
-            else None
-        )
-        recorded = await record_outcome(
-            session,
-            current,
-            outcome,
-            notify_days=settings.ssl_notify_days,
-            next_check_at=_next_check(outcome, settings),
-            branch_code=branch_code,
-        )
-    return CheckedDomain(outcome, current, recorded.result)
+    """Check a host now. A registered domain in scope gets the result recorded, with alerts;
+    any other host (head office only) is checked and answered, nothing stored."""
+    async with units() as (session, actor):
+        target, domain = await find_checkable(session, actor, host_port)
+        domain_id = domain.id if domain is not None else None
+    outcome = await probe(target, settings, resolver, registered=domain_id is not None)
+    if domain_id is None:
+        return CheckedDomain(target, outcome)
+    async with units() as (session, actor):
+        return await record_check(session, actor, domain_id, target, outcome, settings)
 
 
 def _next_check(outcome: CheckOutcome, settings: Settings) -> datetime:

@@ -19,10 +19,11 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, created_at, tenant_fk, uuid_pk
-from core.db.enums import AppRole, app_role
+from core.db.enums import AppRole, Language, app_role
 
 TENANT_STATUSES = ("active", "suspended")
 USER_STATUSES = ("active", "disabled")
+LANGUAGES = tuple(language.value for language in Language)
 
 
 class Tenant(Base):
@@ -32,6 +33,7 @@ class Tenant(Base):
     __table_args__ = (
         UniqueConstraint("name"),
         CheckConstraint(f"status IN {TENANT_STATUSES!r}", name="status"),
+        CheckConstraint(f"language IS NULL OR language IN {LANGUAGES!r}", name="language"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -42,6 +44,8 @@ class Tenant(Base):
     timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     quiet_hours_start: Mapped[time | None] = mapped_column(Time)
     quiet_hours_end: Mapped[time | None] = mapped_column(Time)
+    language: Mapped[str | None] = mapped_column(String(5))
+    """The tenant's default language for people who chose none (SPEC §8); None: DEFAULT_LANGUAGE."""
     created_at: Mapped[datetime] = created_at()
 
 
@@ -54,6 +58,7 @@ class User(Base):
         UniqueConstraint("tenant_id", "email"),
         UniqueConstraint("telegram_user_id"),
         CheckConstraint(f"status IN {USER_STATUSES!r}", name="status"),
+        CheckConstraint(f"language IS NULL OR language IN {LANGUAGES!r}", name="language"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -65,6 +70,8 @@ class User(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
     telegram_username: Mapped[str | None] = mapped_column(String(64))
     full_name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(5))
+    """Chosen with /language; None: the Telegram client's, then the tenant's (SPEC §8)."""
     created_at: Mapped[datetime] = created_at()
 
 

@@ -1,14 +1,16 @@
-"""Who is acting and for which branches: admins for all, everyone else for their own.
+"""Who is acting: the user as the database says now, their branches, their tenant's today.
 
-Ids arrive from chat callback data, which a client can forge, so every action reloads the
-acting user inside its own transaction (`load_actor`): a disabled or re-roled user loses
-power at once.
+Ids arrive from chat callback data, which a client can forge, so the acting user is
+reloaded inside the very transaction that acts (`load_actor`), once per update: a disabled
+or re-roled user loses power at once, and every core service and policy is handed the same
+`Actor`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from core.clock import utc_now
 from core.db.enums import AppRole
 from core.db.session import Database
-from core.errors import PermissionDeniedError
+from core.errors import ErrorCode, PermissionDeniedError
 from core.tenancy.models import Tenant, User, UserBranch
 
 
 def scope_for(role: AppRole, branch_ids: Iterable[uuid.UUID] | None) -> frozenset[uuid.UUID] | None:
     """The branch ids a user of `role` linked to `branch_ids` may act for; None: every branch."""
-    if role is AppRole.head_office_admin:
+    if role.head_office:
         return None
     return frozenset(branch_ids or ())
 
@@ -41,24 +43,14 @@ def linked_branches(user_id: Any) -> Any:
 
 async def branch_scope(session: AsyncSession, user: User) -> frozenset[uuid.UUID] | None:
     """The branch ids `user` may act for, or None meaning every branch (head office)."""
-    if user.role is AppRole.head_office_admin:
+    if user.role.head_office:
         return None
     return scope_for(user.role, await session.scalar(select(linked_branches(user.id))))
 
 
-def in_scope(scope: frozenset[uuid.UUID] | None, branch_id: uuid.UUID | None) -> bool:
-    """Whether a row of `branch_id` (None: tenant-wide) is within `scope`."""
-    if scope is None:
-        return True
-    return branch_id is not None and branch_id in scope
-
-
-MANAGING_ROLES = frozenset({AppRole.head_office_admin, AppRole.branch_manager})
-
-
 @dataclass(frozen=True)
 class Actor:
-    """The acting user as the database says now, with the branches they may act for."""
+    """The acting user as the database says now, with what every surface needs to know."""
 
     user_id: int
     tenant_id: uuid.UUID
@@ -67,13 +59,30 @@ class Actor:
     """None for a head-office admin: every branch of the tenant."""
     today: date
     """The tenant's local date when the actor was loaded (its time zone, by PostgreSQL)."""
+    timezone: str
+    full_name: str | None = None
+    email: str | None = None
+    language: str | None = None
+    """The person's own choice (/language); None when they made none."""
+    tenant_language: str | None = None
 
-    def covers(self, branch_id: uuid.UUID) -> bool:
-        return self.branch_ids is None or branch_id in self.branch_ids
+    def covers(self, branch_id: uuid.UUID | None) -> bool:
+        """Whether a row of `branch_id` is in scope; a row of no branch is head office's."""
+        if self.branch_ids is None:
+            return True
+        return branch_id is not None and branch_id in self.branch_ids
+
+    def owns_tenant_row(self, tenant_id: uuid.UUID, branch_id: uuid.UUID | None) -> bool:
+        """Same tenant and in scope: the first question of every policy."""
+        return tenant_id == self.tenant_id and self.covers(branch_id)
 
     @property
     def manages(self) -> bool:
-        return self.role in MANAGING_ROLES
+        return self.role.manages
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email or f"#{self.user_id}"
 
 
 def _actor_query() -> Any:
@@ -83,6 +92,11 @@ def _actor_query() -> Any:
             User.tenant_id,
             User.role,
             User.status,
+            User.full_name,
+            User.email,
+            User.language,
+            Tenant.timezone,
+            Tenant.language.label("tenant_language"),
             today.label("today"),
             linked_branches(User.id).label("branch_ids"),
         )
@@ -92,33 +106,50 @@ def _actor_query() -> Any:
 
 
 ACTOR_QUERY = _actor_query()
-"""Built once: every action runs it first."""
+"""Built once: every update that acts runs it first."""
 
 
 async def load_actor(
-    session: AsyncSession | AsyncConnection, user: User, *, now: datetime | None = None
+    session: AsyncSession | AsyncConnection, user_id: int, *, now: datetime | None = None
 ) -> Actor:
-    """Reload `user` in this transaction (tenant-scoped): role, branches and the tenant's today.
+    """Reload the user in this (tenant-scoped) transaction: one statement.
 
-    One statement, so that re-checking on every action stays cheap.
+    Row-level security confines the lookup to the transaction's tenant, so a user id of
+    another tenant is simply not found. An inactive user is refused.
     """
-    row = (await session.execute(ACTOR_QUERY, {"user_id": user.id, "now": utc_now(now)})).first()
-    if row is None or row.tenant_id != user.tenant_id or row.status != "active":
-        raise PermissionDeniedError("Your account is not active. Ask your administrator.")
+    row = (await session.execute(ACTOR_QUERY, {"user_id": user_id, "now": utc_now(now)})).first()
+    if row is None or row.status != "active":
+        raise PermissionDeniedError(ErrorCode.account_inactive)
     role = AppRole(row.role)
     return Actor(
-        user_id=user.id,
+        user_id=user_id,
         tenant_id=row.tenant_id,
         role=role,
         branch_ids=scope_for(role, row.branch_ids),
         today=row.today,
+        timezone=row.timezone,
+        full_name=row.full_name,
+        email=row.email,
+        language=row.language,
+        tenant_language=row.tenant_language,
     )
 
 
-async def scope_of(db: Database, user: User) -> frozenset[uuid.UUID] | None:
-    """The branches `user` may act for now, in a unit of work of its own; none if inactive."""
-    async with db.tenant_uow(user.tenant_id) as session:
-        try:
-            return (await load_actor(session, user)).branch_ids
-        except PermissionDeniedError:
-            return frozenset()
+class ActorUnits:
+    """Opens tenant units of work for one acting person; each one reloads the actor.
+
+    For work that spans the network (a certificate check, a file download): each phase is
+    its own transaction and sees the person as they are at that moment.
+    """
+
+    def __init__(self, db: Database, tenant_id: uuid.UUID, user_id: int) -> None:
+        self.db = db
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+
+    @asynccontextmanager
+    async def __call__(
+        self, *, now: datetime | None = None
+    ) -> AsyncIterator[tuple[AsyncSession, Actor]]:
+        async with self.db.tenant_uow(self.tenant_id) as session:
+            yield session, await load_actor(session, self.user_id, now=now)

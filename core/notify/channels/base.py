@@ -24,6 +24,8 @@ class RenderedMessage:
     text: str
     html: str
     data: dict[str, Any] = field(default_factory=dict)
+    language: str = "en"
+    """The recipient's language: the channel words its own parts (buttons) in it too."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,275 @@
+"""Every `ErrorCode` in words: the one place a refusal becomes a sentence.
+
+Parameters are formatted for the reader before they go into the sentence: dates and times
+in their language and the tenant's zone, numbers in their digits, the schema's values as
+words (`core.i18n.labels`), `what` (the name of a field, marked with `N_` where raised)
+translated, everything else as given. The bot escapes the result for HTML.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from core.errors import ByteSize, ErrorCode, IntrexError
+from core.i18n import N_, Texts, texts_for
+from core.i18n.labels import label
+
+ERROR_TEXTS: dict[ErrorCode, str] = {
+    ErrorCode.account_inactive: N_("Your account is not active. Ask your administrator."),
+    ErrorCode.managers_only: N_("Only branch managers and head office can do this."),
+    ErrorCode.head_office_only: N_("Only head office can do this."),
+    ErrorCode.obligation_not_found: N_("No such obligation in your branches."),
+    ErrorCode.obligation_completed_on: N_("This obligation was already completed on {date}."),
+    ErrorCode.obligation_closed: N_("This obligation is already {status}."),
+    ErrorCode.obligation_open_already: N_("This obligation is open already."),
+    ErrorCode.obligation_needs_proof: N_(
+        "“{title}” needs proof before it can be completed: upload a document or photo first."
+    ),
+    ErrorCode.waive_reason_missing: N_("A reason is required to waive an obligation."),
+    ErrorCode.waive_reason_too_long: N_("The reason is longer than {limit} characters."),
+    ErrorCode.unknown_window: N_(
+        "Unknown filter “{value}”. Try /obligations overdue, today, week or all."
+    ),
+    ErrorCode.page_out_of_range: N_("There is no such page."),
+    ErrorCode.page_size_out_of_range: N_("The page size must be between 1 and {limit}."),
+    ErrorCode.branch_not_in_scope: N_("No such branch in your scope."),
+    ErrorCode.limit_too_small: N_("The limit must be at least 1."),
+    ErrorCode.lead_days_out_of_range: N_("Reminder lead days must be between 0 and {limit}."),
+    ErrorCode.template_scope_ambiguous: N_(
+        "A template applies to a jurisdiction or to one branch, not both."
+    ),
+    ErrorCode.jurisdiction_not_found: N_("There is no jurisdiction {value}."),
+    ErrorCode.country_code_invalid: N_("“{value}” is not a two-letter country code."),
+    ErrorCode.document_not_found: N_("No such document in your branches."),
+    ErrorCode.document_empty: N_("The file is empty: nothing was stored."),
+    ErrorCode.document_too_large: N_(
+        "The file is {size}, over the {limit} limit for proof documents. Send a smaller one."
+    ),
+    ErrorCode.document_over_limit: N_(
+        "The file is larger than {limit}, the limit for proof documents. Send a smaller one."
+    ),
+    ErrorCode.document_unavailable: N_("Telegram no longer has this file. Please send it again."),
+    ErrorCode.document_type_refused: N_(
+        "This file is not an accepted type (its content looks like {detected}). "
+        "Send a PDF, JPEG, PNG, WebP, HEIC, Word (DOCX) or Excel (XLSX) file."
+    ),
+    ErrorCode.upload_quota_files: N_(
+        "You have stored {limit} files today, the most one person may in a day. Try again tomorrow."
+    ),
+    ErrorCode.upload_quota_bytes: N_(
+        "Today's uploads would pass {limit}, the most one person may store in a day. "
+        "Try again tomorrow."
+    ),
+    ErrorCode.conversation_lost: N_(
+        "I lost track of what this is for. Pick it again in /obligations."
+    ),
+    ErrorCode.alert_not_found: N_("This alert does not exist or is not yours to acknowledge."),
+    ErrorCode.note_too_long: N_("The note is longer than {limit} characters."),
+    ErrorCode.domain_not_found: N_("{target} is not monitored in your scope."),
+    ErrorCode.domain_exists: N_("{target} is already monitored."),
+    ErrorCode.host_invalid: N_("“{value}” is not a host name or HOST:PORT ({reason})."),
+    ErrorCode.host_private: N_(
+        "{target} resolves to a private or local address ({address}); Intrex only checks "
+        "public hosts."
+    ),
+    ErrorCode.tenant_not_found: N_("No tenant “{name}”."),
+    ErrorCode.tenant_exists: N_("A tenant named “{name}” already exists."),
+    ErrorCode.timezone_unknown: N_("“{value}” is not a known time zone (e.g. Asia/Dhaka)."),
+    ErrorCode.branch_not_found: N_("There is no branch {code}."),
+    ErrorCode.branch_exists: N_("Branch {code} already exists."),
+    ErrorCode.branch_code_invalid: N_(
+        "“{value}” is not a branch code: use 1 to 32 letters, digits, dashes or underscores."
+    ),
+    ErrorCode.role_unknown: N_(
+        "Unknown role “{value}”: choose head_office_admin, branch_manager or operator."
+    ),
+    ErrorCode.invite_branch_needed: N_("A {role} invite needs a branch: name its code."),
+    ErrorCode.invite_invalid: N_(
+        "This invite code is not valid. Check it, or ask your administrator for a new one."
+    ),
+    ErrorCode.invite_used: N_("This invite has already been used. Ask for a new one."),
+    ErrorCode.invite_expired: N_("This invite has expired. Ask for a new one."),
+    ErrorCode.already_linked: N_("This Telegram account is already linked to Intrex."),
+    ErrorCode.start_rate_limited: N_(
+        "Too many wrong codes. Please wait {seconds} seconds, then try again."
+    ),
+    ErrorCode.email_invalid: N_("“{value}” is not an email address."),
+    ErrorCode.email_taken: N_("Someone in this tenant already has the email {value}."),
+    ErrorCode.language_unknown: N_("Unknown language “{value}”: choose en or bn."),
+    ErrorCode.value_unknown: N_("Unknown {what} “{value}”: choose one of {choices}."),
+    ErrorCode.text_empty: N_("The {what} must not be empty."),
+    ErrorCode.text_too_long: N_("The {what} is longer than {limit} characters."),
+    ErrorCode.usage: N_("Usage: {usage}"),
+    ErrorCode.bot_token_missing: N_(
+        "BOT_TOKEN is not set: the bot cannot start (workers can: intrex run --no-bot)"
+    ),
+    ErrorCode.quiet_hours_invalid: N_(
+        "Quiet hours “{value}” must look like 22:00-07:00, or be off."
+    ),
+    ErrorCode.quiet_hours_empty: N_("Quiet hours must not start and end at the same time."),
+    ErrorCode.invite_branch_unwanted: N_("A {role} acts for every branch: leave out the branch."),
+    ErrorCode.invite_ttl_invalid: N_("An invite must be valid for some time."),
+    ErrorCode.host_missing: N_("Give a host name, e.g. example.com or example.com:8443."),
+    ErrorCode.host_is_url: N_(
+        "“{value}” looks like a URL: give just the host name and optional port, "
+        "e.g. example.com or example.com:8443."
+    ),
+    ErrorCode.host_is_ip: N_(
+        "“{value}” is an IP address: Intrex watches certificates by host name, "
+        "so give the name the certificate is issued for."
+    ),
+    ErrorCode.host_name_empty: N_("The host name is empty."),
+    ErrorCode.host_name_too_long: N_(
+        "The host name “{value}” is {length} characters long; the limit is {limit}."
+    ),
+    ErrorCode.host_numeric_label: N_(
+        "“{value}” ends in a numeric label, so it is read as an IP address, not a host name."
+    ),
+    ErrorCode.host_label_empty: N_("“{value}” has an empty label (two dots in a row?)."),
+    ErrorCode.host_label_too_long: N_(
+        "The label {label}… of “{value}” is {length} characters long; "
+        "each part between dots may have at most {limit}."
+    ),
+    ErrorCode.host_label_characters: N_(
+        "“{value}” is not a valid host name: it contains {characters}; "
+        "use letters, digits and '-' between dots."
+    ),
+    ErrorCode.host_label_hyphen: N_(
+        "“{value}” is not a valid host name: a label may not start or end with '-'; "
+        "use letters, digits and '-' between dots."
+    ),
+    ErrorCode.port_not_number: N_("The port in “{value}” must be a number from 1 to 65535."),
+    ErrorCode.port_out_of_range: N_("Port {port} in “{value}” is out of range: use 1 to 65535."),
+    ErrorCode.ssl_ca_file_unloadable: N_("SSL_CA_FILE {path} cannot be loaded: {error}"),
+    ErrorCode.target_private: N_(
+        "{host} is a private, loopback or link-local address; Intrex does not send there."
+    ),
+    ErrorCode.target_resolves_private: N_(
+        "{host} resolves only to private, loopback or link-local addresses; "
+        "Intrex does not send there."
+    ),
+    ErrorCode.connector_name_invalid: N_(
+        "Connector name “{value}” is not valid: up to 100 letters, digits, spaces, '.', '-' or '_'."
+    ),
+    ErrorCode.connector_exists: N_("This tenant already has a connector named “{name}”."),
+    ErrorCode.connector_not_found: N_("There is no connector named “{name}”."),
+    ErrorCode.connector_option_required: N_("{option} is required for {type}."),
+    ErrorCode.connector_url_invalid: N_("{option} must be an http:// or https:// URL with a host."),
+    ErrorCode.connector_url_private: N_(
+        "{option}: {host} is a private, loopback or link-local address; Intrex does not send there."
+    ),
+    ErrorCode.webhook_key_too_short: N_("The webhook secret must be at least {limit} characters."),
+    ErrorCode.smtp_port_out_of_range: N_("--port must be between 1 and 65535."),
+    ErrorCode.smtp_credentials_incomplete: N_("Give both --username and --password, or neither."),
+    ErrorCode.smtp_sender_invalid: N_("--from must be an email address."),
+    ErrorCode.whatsapp_phone_id_invalid: N_("--phone-number-id must be the numeric id from Meta."),
+    ErrorCode.route_webhook_recipient: N_(
+        "A webhook route's recipient is '-' (the URL is the connector's)."
+    ),
+    ErrorCode.phone_invalid: N_("“{value}” is not a phone number (use +8801712345678)."),
+    ErrorCode.route_recipient_unknown: N_(
+        "No user with email “{value}” in this tenant: name a user or role:<role>."
+    ),
+    ErrorCode.route_delay_out_of_range: N_("The delay must be between 0 and {limit} minutes."),
+    ErrorCode.route_level_invalid: N_("The level must be 1 or more."),
+    ErrorCode.route_id_invalid: N_("“{value}” is not a route id (see `intrex route list`)."),
+    ErrorCode.route_not_found: N_("There is no route {route_id}."),
+    ErrorCode.dead_letter_not_found: N_("There is no dead-lettered event {event_id}."),
+    ErrorCode.import_rejected: N_("Nothing was imported."),
+    ErrorCode.import_rows_rejected: N_("Nothing was imported: {count} bad row(s)."),
+    ErrorCode.import_more_rows: N_("… and {count} more"),
+    ErrorCode.import_row_line: N_("line {line}: {problem}"),
+    ErrorCode.import_not_utf8: N_("the file is not UTF-8 text (byte {position} cannot be read)"),
+    ErrorCode.import_file_empty: N_("the file is empty"),
+    ErrorCode.import_csv_invalid: N_("not valid CSV: {error}"),
+    ErrorCode.import_columns_missing: N_("missing column(s): {columns} (expected: {expected})"),
+    ErrorCode.import_columns_unknown: N_("unknown column(s): {columns}"),
+    ErrorCode.import_columns_repeated: N_("repeated column(s): {columns}"),
+    ErrorCode.import_field_count: N_("has {fields} fields, the header has {columns}"),
+    ErrorCode.import_row_repeated: N_("repeats line {line}"),
+    ErrorCode.import_no_rows: N_("the file has a header but no rows"),
+    ErrorCode.import_due_date_format: N_("due_date “{value}” is not a date in the form YYYY-MM-DD"),
+    ErrorCode.import_due_date_unreal: N_("due_date “{value}” is not a real date"),
+    ErrorCode.import_proof_required_invalid: N_("proof_required “{value}” is not yes or no"),
+    ErrorCode.import_severity_differs: N_(
+        "already imported with severity {severity}; "
+        "change it there rather than importing a second copy"
+    ),
+    ErrorCode.encryption_keys_empty: N_(
+        "SECRET_KEYS is empty: generate one with `intrex keys generate`."
+    ),
+    ErrorCode.encryption_key_invalid: N_(
+        "SECRET_KEYS entry {position} is not a Fernet key (32 url-safe base64-encoded bytes): "
+        "generate one with `intrex keys generate`."
+    ),
+    ErrorCode.encryption_keys_missing: N_(
+        "SECRET_KEYS is not set: it is required with DATABASE_URL "
+        "(generate one with `intrex keys generate`)."
+    ),
+    ErrorCode.encrypted_config_unreadable: N_(
+        "A stored secret cannot be decrypted with any key in SECRET_KEYS "
+        "(was a key removed before `intrex keys rotate`?)."
+    ),
+    ErrorCode.database_url_invalid: N_("The database URL is not valid: {error}"),
+    ErrorCode.database_url_not_postgres: N_("The database URL must be a postgresql:// URL."),
+    ErrorCode.database_unreachable: N_("Cannot connect to the database: {error}"),
+    ErrorCode.database_create_failed: N_(
+        "Database {database} does not exist and cannot be created: {error}"
+    ),
+    ErrorCode.database_unavailable: N_("The database is unavailable: {error}"),
+    ErrorCode.database_unusable: N_(
+        "Intrex cannot use the database: {error} (run `intrex migrate`?)"
+    ),
+    ErrorCode.database_roles_missing: N_(
+        "Cannot migrate: role {role} is missing and this user cannot create it.\n{missing}"
+    ),
+    ErrorCode.database_setup_incomplete: N_(
+        "The embedded database could not be fully set up:\n{missing}"
+    ),
+    ErrorCode.schema_outdated: N_(
+        "The database schema is at {current} but this Intrex needs {head}: run `intrex migrate`."
+    ),
+    ErrorCode.schema_missing: N_(
+        "The database has no Intrex schema but this Intrex needs {head}: run `intrex migrate`."
+    ),
+    ErrorCode.migrations_missing: N_("The migrations are not found at {path}."),
+}
+
+SOMETHING_WENT_WRONG = N_("Something went wrong on our side. Please try again in a moment.")
+
+
+def _formatted(texts: Texts, value: Any, timezone: str) -> str:
+    if isinstance(value, datetime):
+        return texts.moment(value, timezone)
+    if isinstance(value, date):
+        return texts.date(value)
+    if isinstance(value, ByteSize):
+        return texts.size(value)
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return texts.number(value)
+    if isinstance(value, enum.Enum):
+        return label(texts, value)
+    return str(value)
+
+
+def render_error(error: IntrexError, language: str, timezone: str = "UTC") -> str:
+    """The refusal in `language`; dates and times as the tenant's wall clock shows them."""
+    texts = texts_for(language)
+    template = ERROR_TEXTS.get(error.code)
+    if template is None:
+        return texts.gettext(SOMETHING_WENT_WRONG)
+    values = {key: _formatted(texts, value, timezone) for key, value in error.params.items()}
+    if "what" in values:
+        values["what"] = texts.gettext(values["what"])
+    return texts.gettext(template).format_map(_KeepMissing(values))
+
+
+class _KeepMissing(dict[str, str]):
+    """A placeholder the raise site did not fill stays visible rather than crashing."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"

@@ -1,0 +1,47 @@
+"""Wrong `/start` codes: at most so many a minute per chat, then a polite wait.
+
+Invite codes carry 144 random bits, so guessing is hopeless anyway; the limit keeps a
+script from hammering the redeem path (a hash lookup per try) and tells a person who
+mistypes repeatedly to slow down. Counted on the system path: the chat has no tenant yet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+
+from core.chat.models import LinkAttempt
+from core.clock import utc_now
+from core.db.session import Database
+from core.errors import ErrorCode, RateLimitedError
+
+WINDOW = timedelta(minutes=1)
+
+
+async def check_start_allowed(
+    db: Database, chat_id: int, per_minute: int, *, now: datetime | None = None
+) -> None:
+    """Refuse (with the seconds to wait) when the chat's failures of the last minute are used up."""
+    moment = utc_now(now)
+    query = select(func.count(), func.min(LinkAttempt.attempted_at)).where(
+        LinkAttempt.chat_id == chat_id, LinkAttempt.attempted_at > moment - WINDOW
+    )
+    row: Any = (await db.system_execute(query)).one()
+    count, oldest = row[0], row[1]
+    if count >= per_minute and oldest is not None:
+        wait = max(1, int((oldest + WINDOW - moment).total_seconds()) + 1)
+        raise RateLimitedError(ErrorCode.start_rate_limited, seconds=wait)
+
+
+async def record_failed_start(db: Database, chat_id: int, *, now: datetime | None = None) -> None:
+    """Count one wrong code, and forget this chat's attempts older than the window."""
+    moment = utc_now(now)
+    async with db.system_uow() as session:
+        await session.execute(
+            delete(LinkAttempt).where(
+                LinkAttempt.chat_id == chat_id, LinkAttempt.attempted_at <= moment - WINDOW
+            )
+        )
+        await session.execute(insert(LinkAttempt).values(chat_id=chat_id, attempted_at=moment))
