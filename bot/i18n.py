@@ -9,6 +9,8 @@ handler speaks the reader's language, and `texts` (core's `Texts`) formats their
 from __future__ import annotations
 
 import gettext
+from collections.abc import Generator
+from contextlib import contextmanager
 from typing import Any
 
 from aiogram.types import TelegramObject
@@ -26,6 +28,16 @@ class CatalogueI18n(I18n):
 
     def find_locales(self) -> dict[str, gettext.GNUTranslations]:
         return {language.value: catalogue(language) for language in Language}
+
+    @contextmanager
+    def context(self) -> Generator[I18n, None, None]:
+        """Current as *I18n*: aiogram's `gettext` looks the instance up on the base class's
+        context variable, which a subclass's own `set_current` would not set."""
+        token = I18n.set_current(self)
+        try:
+            yield self
+        finally:
+            I18n.reset_current(token)
 
 
 class LanguageMiddleware(I18nMiddleware):

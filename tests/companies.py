@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from core.db.enums import ObligationCategory, Severity
+from core.db.enums import AppRole, ObligationCategory, Severity
 from core.db.session import Database
 from core.obligations.models import ObligationInstance
 from core.obligations.recurrence import Recurrence
-from core.obligations.service import TemplateSpec, create_template
-from core.tenancy.models import Branch, Tenant
+from core.obligations.templates import TemplateSpec, create_template
+from core.tenancy.models import Branch, Tenant, User, UserBranch
+from core.tenancy.scope import ActorUnits
 from core.tenancy.service import create_branch, create_tenant
 
 
@@ -62,3 +63,26 @@ async def obligation(
 
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+async def person(
+    db: Database,
+    tenant: Tenant,
+    role: AppRole,
+    branches: list[Branch] | None = None,
+    *,
+    name: str | None = None,
+) -> ActorUnits:
+    """A user of `tenant` made directly (no chat), and the way to act as them."""
+    async with db.tenant_uow(tenant.id) as session:
+        user = User(
+            tenant_id=tenant.id,
+            role=role,
+            email=f"{uuid.uuid4().hex[:8]}@example.com",
+            full_name=name,
+        )
+        session.add(user)
+        await session.flush()
+        for branch in branches or []:
+            session.add(UserBranch(tenant_id=tenant.id, user_id=user.id, branch_id=branch.id))
+    return ActorUnits(db, tenant.id, user.id)

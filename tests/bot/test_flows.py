@@ -48,7 +48,8 @@ async def test_invite_link_and_help(world: BotWorld) -> None:
     assert "not linked" in await stranger.send("/obligations")
     assert "not valid" in await stranger.send("/start not-a-real-code-at-all")
     reply = await stranger.send(f"/start {issued.code}")
-    assert reply.startswith("✅ Linked!")
+    assert reply.startswith("✅ Linked to Acme!")
+    assert "You are an operator of Acme for DHK-01." in reply
     assert "/obligations" in reply
     assert "/adddomain" not in reply
     assert "already been used" in await Conversation(world).send(f"/start {issued.code}")
@@ -174,7 +175,7 @@ async def test_ssl_alert_delivered_with_its_button_and_acknowledged(world: BotWo
 
     await manager.press(ack, alert)
     edited = manager.last_message()
-    assert "✅ Acknowledged by Mina at" in edited["text"]
+    assert "✅ Acknowledged by Mina on" in edited["text"]
     assert "reply_markup" not in edited
     assert "Already acknowledged" in await manager.press(ack, alert)
     async with world.db.tenant_uow(acme.tenant.id) as session:
@@ -198,10 +199,10 @@ async def test_domain_added_by_admin_refused_for_operator(
     reply = await admin.send(f"/adddomain {target} DHK-01")
     assert "Now monitoring" in reply
     assert "🟢" in reply
-    assert ": ok" in reply
+    assert ": valid" in reply
     assert "is already monitored" in await admin.send(f"/adddomain {target}")
     domains = await operator.send("/domains")
-    assert f"shop.intrex.test:{endpoint.port} [DHK-01] — ok" in domains
+    assert f"shop.intrex.test:{endpoint.port} [DHK-01]: valid" in domains
     assert "Usage: /adddomain" in await admin.send("/adddomain")
     assert "Stopped monitoring" in await admin.send(f"/removedomain {target}")
     async with world.db.tenant_uow(acme.tenant.id) as session:
@@ -289,5 +290,5 @@ async def test_alerts_list_digest_invite_and_note(world: BotWorld) -> None:
 
     invite = await admin.send("/invite operator CTG-02")
     assert "https://t.me/intrex_test_bot?start=" in invite
-    assert "unknown role" in await admin.send("/invite emperor")
+    assert "Unknown role “emperor”" in await admin.send("/invite emperor")
     assert "I did not understand" in await admin.send("hello there")
