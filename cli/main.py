@@ -8,17 +8,19 @@ from typing import Annotated
 
 import typer
 
-from cli.database import open_database, open_target
+from cli.database import answer_for_tenant, answer_from_database, open_target
 from cli.notify import connector_app, notify_app, route_app
 from cli.obligations import import_app, obligations_app
-from cli.output import JSON_OPTION, emit, fail, run_async
+from cli.output import JSON_OPTION, Reply, answer, emit, fail, refusals
 from cli.ssl import ssl_app
 from core.config import get_settings
 from core.crypto import generate_key, load_secret_box
 from core.db.migrate import migrate
+from core.db.session import Database
 from core.logging import configure_logging
 from core.notify.connectors import rotate_connector_secrets
 from core.tenancy import service as tenancy
+from core.tenancy.models import Tenant
 
 app = typer.Typer(
     name="intrex",
@@ -49,7 +51,7 @@ TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant id or unique
 def migrate_command(as_json: bool = JSON_OPTION) -> None:
     """Create the database roles where allowed and bring the schema to the current version."""
 
-    async def work() -> None:
+    async def work() -> Reply:
         async with open_target() as target:
             report = await migrate(target)
         data = {
@@ -62,11 +64,9 @@ def migrate_command(as_json: bool = JSON_OPTION) -> None:
         lines = [f"[green]✓[/] {item}" for item in report.done]
         lines += [f"[yellow]✗[/] {item}" for item in report.missing]
         lines.append(f"schema: {report.from_revision or 'empty'} → {report.to_revision}")
-        emit(as_json, data, "\n".join(lines))
-        if report.missing:
-            raise typer.Exit(1)
+        return Reply(data, "\n".join(lines), code=1 if report.missing else 0)
 
-    run_async(as_json, work)
+    answer(as_json, work)
 
 
 @tenant_app.command("create")
@@ -77,16 +77,14 @@ def tenant_create(
 ) -> None:
     """Create a tenant."""
 
-    async def work() -> None:
-        async with open_database() as db:
-            tenant = await tenancy.create_tenant(db, name, timezone)
-        emit(
-            as_json,
+    async def work(db: Database) -> Reply:
+        tenant = await tenancy.create_tenant(db, name, timezone)
+        return Reply(
             {"ok": True, "id": tenant.id, "name": tenant.name, "timezone": tenant.timezone},
             f"Created tenant [bold]{tenant.name}[/] ({tenant.timezone}) id {tenant.id}",
         )
 
-    run_async(as_json, work)
+    answer_from_database(as_json, work)
 
 
 @tenant_app.command("set")
@@ -100,40 +98,32 @@ def tenant_set(
 ) -> None:
     """Change a tenant's time zone or quiet hours."""
 
-    async def work() -> None:
-        async with open_database() as db:
-            updated = await tenancy.update_tenant(
-                db,
-                await tenancy.resolve_tenant(db, tenant),
-                timezone=timezone,
-                quiet_hours=quiet_hours,
-            )
+    async def work(db: Database, owner: Tenant) -> Reply:
+        updated = await tenancy.update_tenant(db, owner, timezone=timezone, quiet_hours=quiet_hours)
         window = (
             f"{updated.quiet_hours_start:%H:%M}-{updated.quiet_hours_end:%H:%M}"
             if updated.quiet_hours_start and updated.quiet_hours_end
             else None
         )
-        emit(
-            as_json,
+        return Reply(
             {"ok": True, "name": updated.name, "timezone": updated.timezone, "quiet_hours": window},
             f"{updated.name}: time zone {updated.timezone}, quiet hours {window or 'off'}",
         )
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 @tenant_app.command("list")
 def tenant_list(as_json: bool = JSON_OPTION) -> None:
     """List tenants."""
 
-    async def work() -> None:
-        async with open_database() as db:
-            tenants = await tenancy.list_tenants(db)
+    async def work(db: Database) -> Reply:
+        tenants = await tenancy.list_tenants(db)
         rows = [{"id": t.id, "name": t.name, "timezone": t.timezone} for t in tenants]
         human = "\n".join(f"{t.name}\t{t.timezone}\t{t.id}" for t in tenants) or "No tenants."
-        emit(as_json, {"ok": True, "tenants": rows}, human)
+        return Reply({"ok": True, "tenants": rows}, human)
 
-    run_async(as_json, work)
+    answer_from_database(as_json, work)
 
 
 @branch_app.command("create")
@@ -148,35 +138,30 @@ def branch_create(
 ) -> None:
     """Create a branch of a tenant."""
 
-    async def work() -> None:
-        async with open_database() as db:
-            owner = await tenancy.resolve_tenant(db, tenant)
-            branch = await tenancy.create_branch(
-                db,
-                owner,
-                code=code,
-                name=name,
-                city_corporation=city_corporation,
-                district=district,
-                region=region,
-            )
-        emit(
-            as_json,
+    async def work(db: Database, owner: Tenant) -> Reply:
+        branch = await tenancy.create_branch(
+            db,
+            owner,
+            code=code,
+            name=name,
+            city_corporation=city_corporation,
+            district=district,
+            region=region,
+        )
+        return Reply(
             {"ok": True, "id": branch.id, "code": branch.code, "name": branch.name},
             f"Created branch [bold]{branch.code}[/] {branch.name} in {owner.name}",
         )
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 @branch_app.command("list")
 def branch_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
     """List a tenant's branches."""
 
-    async def work() -> None:
-        async with open_database() as db:
-            owner = await tenancy.resolve_tenant(db, tenant)
-            branches = await tenancy.list_branches(db, owner)
+    async def work(db: Database, owner: Tenant) -> Reply:
+        branches = await tenancy.list_branches(db, owner)
         rows = [
             {
                 "id": b.id,
@@ -189,9 +174,9 @@ def branch_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
             for b in branches
         ]
         human = "\n".join(f"{b.code}\t{b.name}" for b in branches) or "No branches."
-        emit(as_json, {"ok": True, "branches": rows}, human)
+        return Reply({"ok": True, "branches": rows}, human)
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 @invite_app.command("create")
@@ -206,21 +191,20 @@ def invite_create(
     """Issue a one-time invite code and its Telegram deep link."""
     from datetime import timedelta
 
-    async def work() -> None:
+    with refusals(as_json):
         parsed_role = tenancy.parse_role(role)
-        async with open_database() as db:
-            owner = await tenancy.resolve_tenant(db, tenant)
-            issued = await tenancy.create_invite(
-                db,
-                owner,
-                role=parsed_role,
-                branch_code=branch,
-                email=email,
-                ttl=timedelta(days=days),
-            )
+
+    async def work(db: Database, owner: Tenant) -> Reply:
+        issued = await tenancy.create_invite(
+            db,
+            owner,
+            role=parsed_role,
+            branch_code=branch,
+            email=email,
+            ttl=timedelta(days=days),
+        )
         link = issued.deep_link(get_settings().bot_username)
-        emit(
-            as_json,
+        return Reply(
             {
                 "ok": True,
                 "code": issued.code,
@@ -236,7 +220,7 @@ def invite_create(
             f"In the bot: /start {issued.code}",
         )
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 @keys_app.command("generate")
@@ -250,18 +234,16 @@ def keys_generate(as_json: bool = JSON_OPTION) -> None:
 def keys_rotate(as_json: bool = JSON_OPTION) -> None:
     """Re-encrypt every connector's configuration under the first key of SECRET_KEYS."""
 
-    async def work() -> None:
+    async def work(db: Database) -> Reply:
         settings = get_settings()
-        async with open_database(settings) as db:
-            box = load_secret_box(settings, embedded=settings.database_url is None)
-            count = await rotate_connector_secrets(db, box)
-        emit(
-            as_json,
+        box = load_secret_box(settings, embedded=settings.database_url is None)
+        count = await rotate_connector_secrets(db, box)
+        return Reply(
             {"ok": True, "rotated": count},
             f"Re-encrypted {count} connector configuration(s) under the first key.",
         )
 
-    run_async(as_json, work)
+    answer_from_database(as_json, work)
 
 
 @app.command("run")
@@ -291,7 +273,7 @@ def run_command(
             + "\nPress Ctrl-C to stop.",
         )
 
-    async def work() -> None:
+    async def work() -> Reply:
         stop = _stop_on_signals()
         settings = get_settings()
         configure_logging(settings)
@@ -304,8 +286,9 @@ def run_command(
                 worker_wanted=not no_worker,
                 announce=announce,
             )
+        return Reply()
 
-    run_async(as_json, work)
+    answer(as_json, work)
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.database import open_database
-from cli.output import JSON_OPTION, emit, run_async
+from cli.database import answer_for_tenant, answer_from_database
+from cli.output import JSON_OPTION, Reply, fail, refusals
 from core.config import get_settings
 from core.crypto import load_secret_box
 from core.db.enums import ConnectorStatus, ConnectorType, NotificationStatus
-from core.errors import ValidationError
+from core.db.session import Database
 from core.notify import connectors as connector_service
 from core.notify import routes as route_service
 from core.notify.dead_letters import list_dead_letters, retry_dead_letters
@@ -20,6 +20,7 @@ from core.notify.dispatcher import Dispatcher
 from core.notify.models import NotificationStep
 from core.notify.routes import parse_severity
 from core.notify.wiring import build_channels, close_channels, send_test_event
+from core.tenancy.models import Tenant
 from core.tenancy.service import resolve_tenant
 
 connector_app = typer.Typer(help="Delivery channels of a tenant.", no_args_is_help=True)
@@ -64,38 +65,36 @@ def connector_add(
 ) -> None:
     """Add a connector; its configuration is stored encrypted."""
 
-    async def work() -> None:
-        if starttls and tls:
-            raise ValidationError("choose --starttls or --tls, not both")
-        spec = connector_service.ConnectorSpec(
-            type=type_,
-            name=name,
-            url=url,
-            secret=secret,
-            host=host,
-            port=port,
-            security="tls" if tls else "starttls" if starttls else "none",
-            username=username,
-            password=password,
-            sender=sender,
-            phone_number_id=phone_number_id,
-            access_token=access_token,
-            base_url=base_url,
-        )
+    if starttls and tls:
+        fail(as_json, "choose --starttls or --tls, not both")
+    spec = connector_service.ConnectorSpec(
+        type=type_,
+        name=name,
+        url=url,
+        secret=secret,
+        host=host,
+        port=port,
+        security="tls" if tls else "starttls" if starttls else "none",
+        username=username,
+        password=password,
+        sender=sender,
+        phone_number_id=phone_number_id,
+        access_token=access_token,
+        base_url=base_url,
+    )
+
+    async def work(db: Database, owner: Tenant) -> Reply:
         settings = get_settings()
-        async with open_database(settings) as db:
-            owner = await resolve_tenant(db, tenant)
-            view = await connector_service.add_connector(
-                db, _secret_box(), owner, spec, allow_private=settings.allow_private_targets
-            )
+        view = await connector_service.add_connector(
+            db, _secret_box(), owner, spec, allow_private=settings.allow_private_targets
+        )
         human = f"Added {type_.value} connector [bold]{view.connector.name}[/] ({view.summary})"
         if view.generated_secret:
             human += (
                 f"\nWebhook secret (shown once, verify X-Intrex-Signature with it): "
                 f"{view.generated_secret}"
             )
-        emit(
-            as_json,
+        return Reply(
             {
                 "ok": True,
                 "id": view.connector.id,
@@ -107,17 +106,15 @@ def connector_add(
             human,
         )
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 @connector_app.command("list")
 def connector_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
     """List connectors with their health (secrets are never shown)."""
 
-    async def work() -> None:
-        async with open_database() as db:
-            owner = await resolve_tenant(db, tenant)
-            views = await connector_service.list_connectors(db, _secret_box(), owner)
+    async def work(db: Database, owner: Tenant) -> Reply:
+        views = await connector_service.list_connectors(db, _secret_box(), owner)
         rows = [
             {
                 "id": v.connector.id,
@@ -135,23 +132,20 @@ def connector_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
             + (f"\tlast error: {r['last_error']}" if r["last_error"] else "")
             for r in rows
         )
-        emit(as_json, {"ok": True, "connectors": rows}, human or "No connectors.")
+        return Reply({"ok": True, "connectors": rows}, human or "No connectors.")
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 def _set_status(tenant: str, name: str, status: ConnectorStatus, as_json: bool) -> None:
-    async def work() -> None:
-        async with open_database() as db:
-            owner = await resolve_tenant(db, tenant)
-            connector = await connector_service.set_connector_status(db, owner, name, status)
-        emit(
-            as_json,
+    async def work(db: Database, owner: Tenant) -> Reply:
+        connector = await connector_service.set_connector_status(db, owner, name, status)
+        return Reply(
             {"ok": True, "name": connector.name, "status": connector.status.value},
             f"Connector {connector.name} is now {connector.status.value}.",
         )
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 @connector_app.command("disable")
@@ -195,27 +189,24 @@ def route_add(
 ) -> None:
     """Route events to a connector and recipient, optionally as an escalation step."""
 
-    async def work() -> None:
-        async with open_database() as db:
-            owner = await resolve_tenant(db, tenant)
-            view = await route_service.add_route(
-                db,
-                owner,
-                connector_name=connector,
-                event_type=event_type,
-                severity_min=severity_min,
-                recipient=recipient,
-                branch_code=branch,
-                delay_minutes=delay_minutes,
-                level=level,
-            )
-        emit(
-            as_json,
+    async def work(db: Database, owner: Tenant) -> Reply:
+        view = await route_service.add_route(
+            db,
+            owner,
+            connector_name=connector,
+            event_type=event_type,
+            severity_min=severity_min,
+            recipient=recipient,
+            branch_code=branch,
+            delay_minutes=delay_minutes,
+            level=level,
+        )
+        return Reply(
             {"ok": True, **_route_row(view)},
             f"Added route {view.route.id}: {_describe(view)}",
         )
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 def _route_row(view: route_service.RouteView) -> dict[str, Any]:
@@ -245,14 +236,12 @@ def _describe(view: route_service.RouteView) -> str:
 def route_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
     """List routes in escalation order."""
 
-    async def work() -> None:
-        async with open_database() as db:
-            owner = await resolve_tenant(db, tenant)
-            views = await route_service.list_routes(db, owner)
+    async def work(db: Database, owner: Tenant) -> Reply:
+        views = await route_service.list_routes(db, owner)
         human = "\n".join(f"{v.route.id}  {_describe(v)}" for v in views) or "No routes."
-        emit(as_json, {"ok": True, "routes": [_route_row(v) for v in views]}, human)
+        return Reply({"ok": True, "routes": [_route_row(v) for v in views]}, human)
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 @route_app.command("remove")
@@ -263,13 +252,11 @@ def route_remove(
 ) -> None:
     """Remove a route (events already planned keep their steps)."""
 
-    async def work() -> None:
-        async with open_database() as db:
-            owner = await resolve_tenant(db, tenant)
-            await route_service.remove_route(db, owner, route_id)
-        emit(as_json, {"ok": True, "removed": route_id}, f"Removed route {route_id}.")
+    async def work(db: Database, owner: Tenant) -> Reply:
+        await route_service.remove_route(db, owner, route_id)
+        return Reply({"ok": True, "removed": route_id}, f"Removed route {route_id}.")
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 @notify_app.command("test")
@@ -281,21 +268,21 @@ def notify_test(
 ) -> None:
     """Send a test alert through the tenant's routes now and report each delivery."""
 
-    async def work() -> None:
-        settings = get_settings()
+    with refusals(as_json):
         parsed = parse_severity(severity)
-        async with open_database(settings) as db:
-            owner = await resolve_tenant(db, tenant)
-            event, steps = await send_test_event(db, owner, severity=parsed, branch_code=branch)
-            channels = build_channels(settings)
-            try:
-                dispatcher = Dispatcher(db, settings, _secret_box(), channels)
-                direct = [t for t in ConnectorType if t is not ConnectorType.telegram_bot]
-                await dispatcher.run_once(only_event=event.id, types=direct)
-            finally:
-                await close_channels(channels)
-            async with db.tenant_uow(owner.id) as session:
-                results = [await session.get_one(NotificationStep, step.id) for step in steps]
+
+    async def work(db: Database, owner: Tenant) -> Reply:
+        settings = get_settings()
+        event, steps = await send_test_event(db, owner, severity=parsed, branch_code=branch)
+        channels = build_channels(settings)
+        try:
+            dispatcher = Dispatcher(db, settings, _secret_box(), channels)
+            direct = [t for t in ConnectorType if t is not ConnectorType.telegram_bot]
+            await dispatcher.run_once(only_event=event.id, types=direct)
+        finally:
+            await close_channels(channels)
+        async with db.tenant_uow(owner.id) as session:
+            results = [await session.get_one(NotificationStep, step.id) for step in steps]
         rows = [
             {
                 "connector_id": step.connector_id,
@@ -313,11 +300,14 @@ def notify_test(
                 f"level {s.level} → {s.recipient_ref}: {_outcome(s.status, s.last_error)}"
                 for s in results
             )
-        emit(as_json, {"ok": bool(rows), "event_id": event.id, "deliveries": rows}, human)
-        if not rows or any(r["status"] == NotificationStatus.dead_letter.value for r in rows):
-            raise typer.Exit(1)
+        failed = not rows or any(r["status"] == NotificationStatus.dead_letter.value for r in rows)
+        return Reply(
+            {"ok": bool(rows), "event_id": event.id, "deliveries": rows},
+            human,
+            code=1 if failed else 0,
+        )
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 def _outcome(status: NotificationStatus, error: str | None) -> str:
@@ -336,21 +326,19 @@ def notify_dead_letters(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List events nobody could be reached for, and why; `--retry` sends them again."""
+    event_id = None
+    if event is not None:
+        try:
+            event_id = uuid.UUID(event)
+        except ValueError:
+            fail(as_json, f"{event!r} is not an event id")
 
-    async def work() -> None:
-        event_id = None
-        if event is not None:
-            try:
-                event_id = uuid.UUID(event)
-            except ValueError as exc:
-                raise ValidationError(f"{event!r} is not an event id") from exc
-        async with open_database() as db:
-            owner = await resolve_tenant(db, tenant) if tenant else None
-            if retry:
-                count = await retry_dead_letters(db, owner, event_id=event_id)
-                emit(as_json, {"ok": True, "requeued": count}, f"Queued {count} event(s) again.")
-                return
-            letters = await list_dead_letters(db, owner)
+    async def work(db: Database) -> Reply:
+        owner = await resolve_tenant(db, tenant) if tenant else None
+        if retry:
+            count = await retry_dead_letters(db, owner, event_id=event_id)
+            return Reply({"ok": True, "requeued": count}, f"Queued {count} event(s) again.")
+        letters = await list_dead_letters(db, owner)
         rows = [
             {
                 "event_id": letter.event.id,
@@ -370,6 +358,6 @@ def notify_dead_letters(
             for letter in letters
             if event_id is None or letter.event.id == event_id
         )
-        emit(as_json, {"ok": True, "dead_letters": rows}, human or "No dead letters.")
+        return Reply({"ok": True, "dead_letters": rows}, human or "No dead letters.")
 
-    run_async(as_json, work)
+    answer_from_database(as_json, work)

@@ -6,15 +6,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Group
+from rich.highlighter import ReprHighlighter
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.database import open_database
-from cli.output import JSON_OPTION, console, emit, run_async
-from core.errors import ValidationError
+from cli.database import answer_for_tenant
+from cli.output import JSON_OPTION, Refused, Reply, console, refusals
+from core.db.session import Database
 from core.obligations import importer
-from core.obligations import service as obligations
-from core.tenancy import service as tenancy
+from core.obligations.parsing import parse_status
+from core.obligations.queries import list_obligations_for_admin
+from core.tenancy.models import Tenant
 
 import_app = typer.Typer(help="Import data from files.", no_args_is_help=True)
 obligations_app = typer.Typer(help="A tenant's obligations.", no_args_is_help=True)
@@ -26,7 +29,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise Refused(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 @import_app.command("obligations")
@@ -46,50 +49,47 @@ def import_obligations(
 ) -> None:
     """Import obligations from a CSV file: every row is checked first; all or nothing."""
 
-    async def work() -> None:
+    with refusals(as_json):
         data = _read(file)
+
+    async def work(db: Database, owner: Tenant) -> Reply:
         try:
-            await _import(data)
+            return await _import(db, owner)
         except importer.ImportRejectedError as rejected:
             if not as_json:
                 raise
-            emit(
-                True,
+            return Reply(
                 {
                     "ok": False,
                     "error": rejected.message,
                     "errors": [{"line": e.line, "message": e.message} for e in rejected.errors],
                 },
-                "",
+                code=1,
             )
-            raise typer.Exit(1) from rejected
 
-    async def _import(data: bytes) -> None:
-        async with open_database() as db:
-            owner = await tenancy.resolve_tenant(db, tenant)
-            rows, _ = importer.parse_obligations_csv(importer.decode_csv(data))
-            show_bar = not as_json and console.is_terminal
-            with Progress(
-                TextColumn("[bold]Importing[/]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                disable=not show_bar,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("rows", total=len(rows))
-                report = await importer.import_obligations(
-                    db,
-                    owner,
-                    data,
-                    filename=file.name,
-                    dry_run=dry_run,
-                    progress=lambda done: bar.advance(task, done),
-                )
+    async def _import(db: Database, owner: Tenant) -> Reply:
+        rows, _ = importer.parse_obligations_csv(importer.decode_csv(data))
+        show_bar = not as_json and console.is_terminal
+        with Progress(
+            TextColumn("[bold]Importing[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not show_bar,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("rows", total=len(rows))
+            report = await importer.import_obligations(
+                db,
+                owner,
+                data,
+                filename=file.name,
+                dry_run=dry_run,
+                progress=lambda done: bar.advance(task, done),
+            )
         verb = "Would import" if dry_run else "Imported"
-        emit(
-            as_json,
+        return Reply(
             {"ok": True, "tenant": owner.name, **report.as_dict()},
             f"{verb} {report.rows} row(s) into {owner.name}: "
             f"{report.templates_created} new obligation(s), "
@@ -98,7 +98,7 @@ def import_obligations(
             + (" (dry run: nothing was saved)" if dry_run else ""),
         )
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)
 
 
 @obligations_app.command("list")
@@ -114,27 +114,20 @@ def list_obligations(
 ) -> None:
     """List a tenant's obligations, open ones first, by due date."""
 
-    async def work() -> None:
-        wanted = obligations.parse_status(status) if status else None
-        async with open_database() as db:
-            owner = await tenancy.resolve_tenant(db, tenant)
-            listing = await obligations.list_obligations_for_admin(
-                db, owner, branch_code=branch, status=wanted, limit=limit
-            )
-        if as_json:
-            emit(
-                True,
-                {
-                    "ok": True,
-                    "total": listing.total,
-                    "obligations": [item.as_dict() for item in listing.items],
-                },
-                "",
-            )
-            return
+    with refusals(as_json):
+        wanted = parse_status(status) if status else None
+
+    async def work(db: Database, owner: Tenant) -> Reply:
+        listing = await list_obligations_for_admin(
+            db, owner, branch_code=branch, status=wanted, limit=limit
+        )
+        data = {
+            "ok": True,
+            "total": listing.total,
+            "obligations": [item.as_dict() for item in listing.items],
+        }
         if not listing.items:
-            console.print("No obligations match.")
-            return
+            return Reply(data, "No obligations match.")
         table = Table(show_lines=False, header_style="bold")
         for column in ("branch", "due", "status", "severity", "category", "title", "id"):
             table.add_column(column, overflow="fold" if column == "title" else "ellipsis")
@@ -149,8 +142,10 @@ def list_obligations(
                 item.title,
                 str(item.id),
             )
-        console.print(table)
-        if listing.total > len(listing.items):
-            console.print(f"Showing {len(listing.items)} of {listing.total} (use --limit).")
+        if listing.total <= len(listing.items):
+            return Reply(data, table)
+        more = f"Showing {len(listing.items)} of {listing.total} (use --limit)."
+        # Replies print unhighlighted; this line always had its numbers highlighted.
+        return Reply(data, Group(table, ReprHighlighter()(more)))
 
-    run_async(as_json, work)
+    answer_for_tenant(as_json, tenant, work)

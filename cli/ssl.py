@@ -19,10 +19,10 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.output import console, run_async
+from cli.output import Refused, Reply, answer, console
 from core.config import get_settings
 from core.db.enums import SslCheckStatus
-from core.errors import IntrexError, ValidationError
+from core.errors import ValidationError
 from core.ssl.checker import CheckOutcome, SslChecker
 from core.ssl.hosts import HostPort, parse_host_port
 
@@ -41,7 +41,7 @@ def read_targets(hosts: list[str], file: Path | None) -> list[HostPort]:
         try:
             lines = file.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            raise IntrexError(f"cannot read {file}: {exc}") from exc
+            raise Refused(f"cannot read {file}: {exc}") from exc
         for number, line in enumerate(lines, start=1):
             entry = line.split("#", 1)[0].strip()
             if entry:
@@ -51,9 +51,9 @@ def read_targets(hosts: list[str], file: Path | None) -> list[HostPort]:
         try:
             targets[parse_host_port(text)] = None
         except ValidationError as exc:
-            raise ValidationError(f"{where}: {exc.message}") from exc
+            raise Refused(f"{where}: {exc.message}") from exc
     if not targets:
-        raise ValidationError("give at least one HOST[:PORT], or --file with one per line")
+        raise Refused("give at least one HOST[:PORT], or --file with one per line")
     return list(targets)
 
 
@@ -119,7 +119,7 @@ def check_command(
 ) -> None:
     """Check certificates now: one line per host as it finishes; exit 0 only if all are ok."""
 
-    async def work() -> bool:
+    async def work() -> Reply:
         targets = read_targets(hosts or [], file)
         checker = SslChecker.from_settings(get_settings())
         all_ok = True
@@ -135,7 +135,6 @@ def check_command(
                     console.print(outcome_line(outcome), highlight=False, soft_wrap=True)
                 if progress is not None and task is not None:
                     progress.advance(task)
-        return all_ok
+        return Reply(code=0 if all_ok else 1)
 
-    if not run_async(as_json, work):
-        raise typer.Exit(1)
+    answer(as_json, work)
