@@ -361,8 +361,8 @@ class Dispatcher:
         by_id: dict[int, str | None] = {}
         by_email: dict[tuple[uuid.UUID, str], str | None] = {}
         if ids:
-            rows = await session.execute(select(User.id, User.language).where(User.id.in_(ids)))
-            by_id = dict(rows.tuples().all())
+            found = await session.execute(select(User.id, User.language).where(User.id.in_(ids)))
+            by_id = {int(row[0]): row[1] for row in found}
         if emails:
             matched = await session.execute(
                 select(User.tenant_id, func.lower(User.email), User.language).where(

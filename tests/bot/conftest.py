@@ -103,9 +103,15 @@ class Conversation:
     world: BotWorld
     telegram_id: int = field(default_factory=lambda: next(_telegram_ids))
     name: str = "Rahim"
+    language_code: str | None = None
+    """What the person's Telegram client says it speaks (`bn`, `en-GB`, …)."""
+    pressed: set[str] = field(default_factory=set)
 
     def _user(self) -> dict[str, Any]:
-        return {"id": self.telegram_id, "is_bot": False, "first_name": self.name}
+        user: dict[str, Any] = {"id": self.telegram_id, "is_bot": False, "first_name": self.name}
+        if self.language_code is not None:
+            user["language_code"] = self.language_code
+        return user
 
     def _chat(self) -> dict[str, Any]:
         return {"id": self.telegram_id, "type": "private", "first_name": self.name}
@@ -155,6 +161,19 @@ class Conversation:
         )
         return self.last_reply(since=before)
 
+    def everything_said(self) -> list[str]:
+        """Every text the bot sent, edited or popped up in this chat, in order."""
+        said = []
+        for call in self.world.stub.calls:
+            params = call.params
+            if call.method in ("sendMessage", "editMessageText"):
+                if int(params.get("chat_id", 0)) == self.telegram_id:
+                    said.append(str(params.get("text", "")))
+            elif call.method == "answerCallbackQuery" and params.get("text"):
+                if str(params.get("callback_query_id", "")) in self.pressed:
+                    said.append(str(params["text"]))
+        return said
+
     def messages(self) -> list[dict[str, Any]]:
         """What the bot has shown in this chat, as it is now (after edits)."""
         return [m for (chat, _), m in self.world.stub.messages.items() if chat == self.telegram_id]
@@ -194,10 +213,12 @@ class Conversation:
         """Press a button (by its callback data) on a message the bot sent."""
         shown = message or (self.last_message() if self.messages() else self._unknown_message())
         before = len(self.world.stub.calls)
+        query_id = str(next(_update_ids))
+        self.pressed.add(query_id)
         await self.feed(
             {
                 "callback_query": {
-                    "id": str(next(_update_ids)),
+                    "id": query_id,
                     "from": self._user(),
                     "chat_instance": "ci",
                     "data": data,
@@ -221,10 +242,16 @@ class Conversation:
 
 
 async def member(
-    world: BotWorld, company: Company, role: AppRole, branch: Branch | None, name: str
+    world: BotWorld,
+    company: Company,
+    role: AppRole,
+    branch: Branch | None,
+    name: str,
+    *,
+    language_code: str | None = None,
 ) -> Conversation:
     """A user invited and linked through the real services; returns their conversation."""
-    person = Conversation(world, name=name)
+    person = Conversation(world, name=name, language_code=language_code)
     issued = await create_invite(
         world.db,
         company.tenant,
