@@ -1,7 +1,8 @@
 """Tenants, branches and invites: the services the CLI and the bot share.
 
 Each function is one unit of work (it opens and commits its own transaction), validates
-its input first and answers bad input with an `IntrexError` whose message a person can act on.
+its input first and answers bad input with an `IntrexError`: a code and its parameters, which
+the CLI and the bot word for their reader.
 """
 
 from __future__ import annotations
@@ -21,31 +22,33 @@ from core.audit import add_recorded, record, record_update, snapshot
 from core.clock import utc_now
 from core.db.enums import AppRole
 from core.db.session import Database
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import ConflictError, ErrorCode, NotFoundError, ValidationError
+from core.i18n import N_
+from core.parsing import parse_enum
 from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
 from core.validation import is_email_address
 
 BRANCH_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 INVITE_CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DEFAULT_INVITE_TTL = timedelta(days=7)
+EMAIL_CONSTRAINT = "uq_users_tenant_id_email"
 
 
 def validate_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationError(
-            f"unknown time zone {name!r}: use an IANA name such as Asia/Dhaka or Europe/London"
-        ) from exc
+        raise ValidationError(ErrorCode.timezone_unknown, value=name) from exc
     return name
 
 
 def _required_text(value: str, what: str, limit: int) -> str:
+    """`value` trimmed; `what` names the field (marked with `N_`) in the refusal."""
     cleaned = value.strip()
     if not cleaned:
-        raise ValidationError(f"{what} must not be empty")
+        raise ValidationError(ErrorCode.text_empty, what=what)
     if len(cleaned) > limit:
-        raise ValidationError(f"{what} is longer than {limit} characters")
+        raise ValidationError(ErrorCode.text_too_long, what=what, limit=limit)
     return cleaned
 
 
@@ -56,7 +59,7 @@ def _optional_text(value: str | None, what: str, limit: int) -> str | None:
 
 
 async def create_tenant(db: Database, name: str, timezone: str = "UTC") -> Tenant:
-    name = _required_text(name, "tenant name", 200)
+    name = _required_text(name, N_("tenant name"), 200)
     timezone = validate_timezone(timezone)
     tenant = Tenant(id=uuid.uuid4(), name=name, timezone=timezone)
     try:
@@ -65,7 +68,7 @@ async def create_tenant(db: Database, name: str, timezone: str = "UTC") -> Tenan
                 session, tenant, tenant_id=tenant.id, action="tenant.create", entity_type="tenant"
             )
     except IntegrityError as exc:
-        raise ConflictError(f"a tenant named {name!r} already exists") from exc
+        raise ConflictError(ErrorCode.tenant_exists, name=name) from exc
     return tenant
 
 
@@ -79,11 +82,11 @@ def parse_quiet_hours(value: str) -> tuple[time | None, time | None]:
         return None, None
     match = QUIET_HOURS.fullmatch(cleaned)
     if not match:
-        raise ValidationError(f"quiet hours {value!r} must look like 22:00-07:00, or be off")
+        raise ValidationError(ErrorCode.quiet_hours_invalid, value=value.strip())
     start = time(int(match.group(1)), int(match.group(2)))
     end = time(int(match.group(3)), int(match.group(4)))
     if start == end:
-        raise ValidationError("quiet hours must not start and end at the same time")
+        raise ValidationError(ErrorCode.quiet_hours_empty)
     return start, end
 
 
@@ -127,7 +130,7 @@ async def resolve_tenant(db: Database, reference: str) -> Tenant:
     async with db.system_uow() as session:
         tenant = await session.scalar(select(Tenant).where(condition))
     if tenant is None:
-        raise NotFoundError(f"no tenant with the name or id {reference!r}")
+        raise NotFoundError(ErrorCode.tenant_not_found, name=reference)
     return tenant
 
 
@@ -139,10 +142,7 @@ async def list_tenants(db: Database) -> list[Tenant]:
 def normalise_branch_code(code: str) -> str:
     normalised = code.strip().upper()
     if not BRANCH_CODE.fullmatch(normalised):
-        raise ValidationError(
-            f"branch code {code!r} is not valid: 1-32 letters, digits, '-' or '_', "
-            "starting with a letter or digit"
-        )
+        raise ValidationError(ErrorCode.branch_code_invalid, value=code.strip())
     return normalised
 
 
@@ -159,10 +159,10 @@ async def create_branch(
     branch = Branch(
         tenant_id=tenant.id,
         code=normalise_branch_code(code),
-        name=_required_text(name, "branch name", 200),
-        city_corporation=_optional_text(city_corporation, "city corporation", 120),
-        district=_optional_text(district, "district", 120),
-        region=_optional_text(region, "region", 120),
+        name=_required_text(name, N_("branch name"), 200),
+        city_corporation=_optional_text(city_corporation, N_("city corporation"), 120),
+        district=_optional_text(district, N_("district"), 120),
+        region=_optional_text(region, N_("region"), 120),
     )
     try:
         async with db.tenant_uow(tenant.id) as session:
@@ -170,9 +170,7 @@ async def create_branch(
                 session, branch, tenant_id=tenant.id, action="branch.create", entity_type="branch"
             )
     except IntegrityError as exc:
-        raise ConflictError(
-            f"branch code {branch.code} already exists in tenant {tenant.name}"
-        ) from exc
+        raise ConflictError(ErrorCode.branch_exists, code=branch.code) from exc
     return branch
 
 
@@ -186,7 +184,7 @@ async def find_branch(db: Database, tenant: Tenant, code: str) -> Branch:
     async with db.tenant_uow(tenant.id) as session:
         branch = await session.scalar(select(Branch).where(Branch.code == normalised))
     if branch is None:
-        raise NotFoundError(f"tenant {tenant.name} has no branch {normalised}")
+        raise NotFoundError(ErrorCode.branch_not_found, code=normalised)
     return branch
 
 
@@ -212,11 +210,7 @@ def with_article(word: str) -> str:
 
 
 def parse_role(value: str) -> AppRole:
-    try:
-        return AppRole(value.strip())
-    except ValueError as exc:
-        choices = ", ".join(role.value for role in AppRole)
-        raise ValidationError(f"unknown role {value!r}: choose one of {choices}") from exc
+    return parse_enum(AppRole, value, N_("role"))
 
 
 async def create_invite(
@@ -232,15 +226,15 @@ async def create_invite(
 ) -> IssuedInvite:
     """Issue a single-use, expiring code; only its hash is stored."""
     if role is AppRole.head_office_admin and branch_code:
-        raise ValidationError("a head_office_admin acts for every branch: leave out the branch")
+        raise ValidationError(ErrorCode.invite_branch_unwanted, role=role)
     if role is not AppRole.head_office_admin and not branch_code:
-        raise ValidationError(f"{with_article(role.value)} acts for a branch: give its branch code")
+        raise ValidationError(ErrorCode.invite_branch_needed, role=role)
     if ttl <= timedelta(0):
-        raise ValidationError("an invite must be valid for some time")
+        raise ValidationError(ErrorCode.invite_ttl_invalid)
     if email is not None:
         email = email.strip().lower()
         if not is_email_address(email):
-            raise ValidationError(f"{email!r} is not an email address")
+            raise ValidationError(ErrorCode.email_invalid, value=email)
     branch = await find_branch(db, tenant, branch_code) if branch_code else None
     code = secrets.token_urlsafe(18)
     issued_at = utc_now(now)
@@ -266,9 +260,6 @@ async def create_invite(
     return IssuedInvite(code=code, invite=invite, branch_code=branch.code if branch else None)
 
 
-INVALID_INVITE = "This invite code is not valid. Ask your administrator for a new one."
-
-
 @dataclass(frozen=True)
 class TelegramIdentity:
     user_id: int
@@ -282,7 +273,7 @@ async def redeem_invite(
     """Link a Telegram account to a new user of the inviting tenant; the code then dies."""
     code = code.strip()
     if not INVITE_CODE.fullmatch(code):
-        raise ValidationError(INVALID_INVITE)
+        raise ValidationError(ErrorCode.invite_invalid)
     moment = utc_now(now)
     async with db.system_uow() as session:
         found = (
@@ -296,22 +287,21 @@ async def redeem_invite(
             select(User.id).where(User.telegram_user_id == identity.user_id)
         )
     if found is None:
-        raise NotFoundError(INVALID_INVITE)
+        raise NotFoundError(ErrorCode.invite_invalid)
     if linked is not None:
-        raise ConflictError("This Telegram account is already linked to an Intrex user.")
+        raise ConflictError(ErrorCode.already_linked)
     invite_id, tenant_id = found
+    invited_email: str | None = None
     try:
         async with db.tenant_uow(tenant_id) as session:
             invite = await session.get(InviteCode, invite_id, with_for_update=True)
             if invite is None:
-                raise NotFoundError(INVALID_INVITE)
+                raise NotFoundError(ErrorCode.invite_invalid)
             if invite.used_at is not None:
-                raise ConflictError("This invite code has already been used.")
+                raise ConflictError(ErrorCode.invite_used)
             if invite.expires_at <= moment:
-                raise ValidationError(
-                    f"This invite code expired on {invite.expires_at:%Y-%m-%d %H:%M} UTC. "
-                    "Ask your administrator for a new one."
-                )
+                raise ValidationError(ErrorCode.invite_expired)
+            invited_email = invite.email
             user = User(
                 tenant_id=tenant_id,
                 email=invite.email,
@@ -340,7 +330,7 @@ async def redeem_invite(
                 user_id=user.id,
             )
     except IntegrityError as exc:
-        raise ConflictError(
-            "This Telegram account or email is already linked to an Intrex user."
-        ) from exc
+        if invited_email is not None and EMAIL_CONSTRAINT in str(exc.orig):
+            raise ConflictError(ErrorCode.email_taken, value=invited_email) from exc
+        raise ConflictError(ErrorCode.already_linked) from exc
     return user

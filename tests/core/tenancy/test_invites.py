@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from core.audit.models import ActivityLog
 from core.db.enums import AppRole
 from core.db.session import Database
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import ConflictError, ErrorCode, NotFoundError, ValidationError
 from core.tenancy.models import InviteCode, Tenant, User, UserBranch
 from core.tenancy.service import (
     TelegramIdentity,
@@ -138,17 +138,44 @@ async def test_telegram_account_links_only_once(db: Database, tenant: Tenant) ->
         await redeem_invite(db, second.code, who)
 
 
+async def test_an_email_already_in_the_tenant_is_named(db: Database, tenant: Tenant) -> None:
+    first = await create_invite(db, tenant, role=AppRole.head_office_admin, email="Ayesha@x.test")
+    second = await create_invite(db, tenant, role=AppRole.head_office_admin, email="ayesha@x.test")
+    await redeem_invite(db, first.code, identity())
+    with pytest.raises(ConflictError) as refused:
+        await redeem_invite(db, second.code, identity())
+    assert refused.value.code is ErrorCode.email_taken
+    assert refused.value.message == "Someone in this tenant already has the email ayesha@x.test."
+
+
 @pytest.mark.parametrize(
-    ("role", "branch", "message"),
+    ("role", "branch", "code", "message"),
     [
-        (AppRole.operator, None, "an operator acts for a branch"),
-        (AppRole.branch_manager, None, "a branch_manager acts for a branch"),
-        (AppRole.head_office_admin, "CTG-02", "leave out the branch"),
-        (AppRole.operator, "NOPE-9", "has no branch NOPE-9"),
+        (AppRole.operator, None, ErrorCode.invite_branch_needed, "operator invite needs a branch"),
+        (
+            AppRole.branch_manager,
+            None,
+            ErrorCode.invite_branch_needed,
+            "branch manager invite needs a branch",
+        ),
+        (
+            AppRole.head_office_admin,
+            "CTG-02",
+            ErrorCode.invite_branch_unwanted,
+            "A head office admin acts for every branch: leave out the branch.",
+        ),
+        (AppRole.operator, "NOPE-9", ErrorCode.branch_not_found, "There is no branch NOPE-9."),
     ],
 )
 async def test_invite_scope_rules(
-    db: Database, tenant: Tenant, branch_code: str, role: AppRole, branch: str | None, message: str
+    db: Database,
+    tenant: Tenant,
+    branch_code: str,
+    role: AppRole,
+    branch: str | None,
+    code: ErrorCode,
+    message: str,
 ) -> None:
-    with pytest.raises((ValidationError, NotFoundError), match=message):
+    with pytest.raises((ValidationError, NotFoundError), match=message) as refused:
         await create_invite(db, tenant, role=role, branch_code=branch)
+    assert refused.value.code is code
