@@ -13,7 +13,7 @@ import socket
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from core.errors import ValidationError
+from core.errors import ErrorCode, ValidationError
 
 
 class PrivateAddressError(ValidationError):
@@ -60,9 +60,7 @@ def ip_literal(host: str) -> str | None:
 def refuse_private_literal(host: str, *, allow_private: bool) -> None:
     address = ip_literal(host)
     if address is not None and not allow_private and not is_public_address(address):
-        raise PrivateAddressError(
-            f"{host} is a private, loopback or link-local address; Intrex does not send there"
-        )
+        raise PrivateAddressError(ErrorCode.target_private, host=host)
 
 
 class PublicOnlyResolver(AbstractResolver):
@@ -80,10 +78,7 @@ class PublicOnlyResolver(AbstractResolver):
             return results
         public = [result for result in results if is_public_address(result["host"])]
         if not public:
-            raise PrivateAddressError(
-                f"{host} resolves only to private, loopback or link-local addresses; "
-                "Intrex does not send there"
-            )
+            raise PrivateAddressError(ErrorCode.target_resolves_private, host=host)
         return public
 
     async def close(self) -> None:

@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 from core.clock import utc_now
 from core.config import Settings
 from core.db.enums import SslCheckStatus
-from core.errors import ValidationError
+from core.errors import ErrorCode, ValidationError
 from core.ssl.certificates import CertificateFacts, read_certificate
 from core.ssl.hosts import HostPort, public_addresses
 
@@ -485,7 +485,9 @@ def _verified_context(ca_file: Path | None) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as exc:
-            raise ValidationError(f"SSL_CA_FILE {ca_file} cannot be loaded: {exc}") from exc
+            raise ValidationError(
+                ErrorCode.ssl_ca_file_unloadable, path=str(ca_file), error=str(exc)
+            ) from exc
     context.hostname_checks_common_name = False
     return context
 

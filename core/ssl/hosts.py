@@ -16,14 +16,13 @@ from dataclasses import dataclass
 
 import idna
 
-from core.errors import ValidationError
-from core.netguard import non_public_reason
+from core.errors import ErrorCode, ValidationError
+from core.netguard import is_public_address
 
 DEFAULT_PORT = 443
 MAX_NAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
-PRIVATE_HINT = "set ALLOW_PRIVATE_TARGETS=true to watch intranet hosts"
 
 
 @dataclass(frozen=True, order=True)
@@ -41,17 +40,11 @@ def parse_host_port(text: str) -> HostPort:
     """Parse and normalise `HOST[:PORT]`, refusing what cannot be a monitored host name."""
     raw = text.strip()
     if not raw:
-        raise ValidationError("give a host name, e.g. example.com or example.com:8443")
+        raise ValidationError(ErrorCode.host_missing)
     if "://" in raw or "/" in raw:
-        raise ValidationError(
-            f"{raw!r} looks like a URL: give just the host name and optional port, "
-            "e.g. example.com or example.com:8443"
-        )
+        raise ValidationError(ErrorCode.host_is_url, value=raw)
     if raw.startswith("[") or raw.count(":") > 1:
-        raise ValidationError(
-            f"{raw!r} is an IP address: Intrex watches certificates by host name, "
-            "so give the name the certificate is issued for"
-        )
+        raise ValidationError(ErrorCode.host_is_ip, value=raw)
     host, separator, port_text = raw.partition(":")
     port = parse_port(port_text, raw) if separator else DEFAULT_PORT
     return HostPort(normalise_hostname(host), port)
@@ -59,10 +52,10 @@ def parse_host_port(text: str) -> HostPort:
 
 def parse_port(text: str, whole: str) -> int:
     if not text.isdigit():
-        raise ValidationError(f"the port in {whole!r} must be a number from 1 to 65535")
+        raise ValidationError(ErrorCode.port_not_number, value=whole)
     port = int(text)
     if not 1 <= port <= 65535:
-        raise ValidationError(f"port {port} in {whole!r} is out of range: use 1 to 65535")
+        raise ValidationError(ErrorCode.port_out_of_range, port=text, value=whole)
     return port
 
 
@@ -73,12 +66,9 @@ def normalise_hostname(name: str) -> str:
     if name.endswith("."):
         name = name[:-1]
     if not name:
-        raise ValidationError("the host name is empty")
+        raise ValidationError(ErrorCode.host_name_empty)
     if _is_ip_literal(name):
-        raise ValidationError(
-            f"{original!r} is an IP address: Intrex watches certificates by host name, "
-            "so give the name the certificate is issued for"
-        )
+        raise ValidationError(ErrorCode.host_is_ip, value=original)
     if not name.isascii():
         name = _to_a_labels(name, original)
     name = name.lower()
@@ -87,13 +77,10 @@ def normalise_hostname(name: str) -> str:
         _check_label(label, original)
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationError(
-            f"the host name {original!r} is {len(name)} characters long; "
-            f"the limit is {MAX_NAME_LENGTH}"
+            ErrorCode.host_name_too_long, value=original, length=len(name), limit=MAX_NAME_LENGTH
         )
     if labels[-1].isdigit():
-        raise ValidationError(
-            f"{original!r} ends in a numeric label, so it is read as an IP address, not a host name"
-        )
+        raise ValidationError(ErrorCode.host_numeric_label, value=original)
     return name
 
 
@@ -109,43 +96,39 @@ def _to_a_labels(name: str, original: str) -> str:
     try:
         return idna.encode(name, uts46=True).decode("ascii")
     except idna.IDNAError as exc:
-        raise ValidationError(
-            f"{original!r} is not a valid internationalised host name: {exc}"
-        ) from exc
+        raise ValidationError(ErrorCode.host_invalid, value=original, reason=str(exc)) from exc
 
 
 def _check_label(label: str, original: str) -> None:
     if not label:
-        raise ValidationError(f"{original!r} has an empty label (two dots in a row?)")
+        raise ValidationError(ErrorCode.host_label_empty, value=original)
     if len(label) > MAX_LABEL_LENGTH:
         raise ValidationError(
-            f"the label {label[:20]}… of {original!r} is {len(label)} characters long; "
-            f"each part between dots may have at most {MAX_LABEL_LENGTH}"
+            ErrorCode.host_label_too_long,
+            label=label[:20],
+            value=original,
+            length=len(label),
+            limit=MAX_LABEL_LENGTH,
         )
     if not LDH_LABEL.fullmatch(label):
         bad = sorted({ch for ch in label if not (ch.isalnum() or ch == "-")})
-        reason = (
-            f"it contains {', '.join(repr(ch) for ch in bad)}"
-            if bad
-            else "a label may not start or end with '-'"
-        )
+        if not bad:
+            raise ValidationError(ErrorCode.host_label_hyphen, value=original)
+        characters = ", ".join(repr(ch) for ch in bad)
         raise ValidationError(
-            f"{original!r} is not a valid host name: {reason}; "
-            "use letters, digits and '-' between dots"
+            ErrorCode.host_label_characters, value=original, characters=characters
         )
     if label.startswith("xn--"):
         try:
             idna.decode(label)
         except idna.IDNAError as exc:
-            raise ValidationError(
-                f"{original!r} has an invalid punycode label {label!r}: {exc}"
-            ) from exc
+            raise ValidationError(ErrorCode.host_invalid, value=original, reason=str(exc)) from exc
 
 
 def public_addresses(
     host: str, addresses: list[str], *, allow_private: bool, require_all: bool = False
 ) -> list[str]:
-    """The addresses the checker may connect to; a clear refusal when none is allowed.
+    """The addresses the checker may connect to; refused (naming them) when none is allowed.
 
     `require_all` refuses a name with any non-public address (registering a domain);
     without it the non-public ones are dropped (checking: DNS may change after registration).
@@ -155,14 +138,7 @@ def public_addresses(
     allowed: list[str] = []
     refused: list[str] = []
     for text in addresses:
-        reason = non_public_reason(ipaddress.ip_address(text))
-        if reason is None:
-            allowed.append(text)
-        else:
-            refused.append(f"{text} ({reason})")
+        (allowed if is_public_address(text) else refused).append(text)
     if refused and (require_all or not allowed):
-        raise ValidationError(
-            f"{host} resolves to {', '.join(refused)}; Intrex only watches public hosts "
-            f"({PRIVATE_HINT})"
-        )
+        raise ValidationError(ErrorCode.host_private, target=host, address=", ".join(refused))
     return allowed

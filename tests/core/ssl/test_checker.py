@@ -237,7 +237,7 @@ async def test_private_addresses_are_not_contacted_unless_allowed(pki: Pki, port
     outcome = await check(pki, "chain.intrex.test", ports.chain, allow_private_targets=False)
     assert outcome.status is SslCheckStatus.dns_failed
     assert outcome.error_detail is not None
-    assert "127.0.0.1 (a loopback address)" in outcome.error_detail
+    assert "resolves to a private or local address (127.0.0.1)" in outcome.error_detail
 
 
 async def test_next_address_is_tried_after_a_refusal(pki: Pki, ports: Ports) -> None:

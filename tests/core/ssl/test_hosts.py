@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from core.errors import ValidationError
+from core.errors import ErrorCode, ValidationError
 from core.netguard import non_public_reason
 from core.ssl.hosts import HostPort, parse_host_port, public_addresses
 
@@ -37,7 +37,7 @@ def test_default_port_is_left_out_when_shown() -> None:
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ("", "give a host name"),
+        ("", "Give a host name"),
         ("192.0.2.10", "is an IP address"),
         ("192.0.2.10:443", "is an IP address"),
         ("[2001:db8::1]:443", "is an IP address"),
@@ -52,11 +52,11 @@ def test_default_port_is_left_out_when_shown() -> None:
         ("under_score.example.com", "contains '_'"),
         ("-lead.example.com", "may not start or end with '-'"),
         ("a..example.com", "empty label"),
-        (".", "the host name is empty"),
+        (".", "The host name is empty"),
         ("x" * 64 + ".example.com", "at most 63"),
         (".".join(["a" * 60] * 5), "the limit is 253"),
-        ("xn--zz.example", "invalid punycode label"),
-        ("☃\u200d.example", "not a valid internationalised host name"),
+        ("xn--zz.example", "“xn--zz.example” is not a host name or HOST:PORT (Invalid A-label)"),
+        ("☃\u200d.example", "is not a host name or HOST:PORT (Codepoint U+2603"),
     ],
 )
 def test_bad_names_are_refused_with_a_specific_message(given: str, message: str) -> None:
@@ -98,7 +98,8 @@ def test_any_private_address_refuses_registration() -> None:
         public_addresses(
             "x.example", ["93.184.216.34", "10.0.0.5"], allow_private=False, require_all=True
         )
+    assert refused.value.code is ErrorCode.host_private
     assert refused.value.message == (
-        "x.example resolves to 10.0.0.5 (a private address); Intrex only watches public hosts "
-        "(set ALLOW_PRIVATE_TARGETS=true to watch intranet hosts)"
+        "x.example resolves to a private or local address (10.0.0.5); "
+        "Intrex only checks public hosts."
     )
