@@ -18,7 +18,8 @@ from core.audit import add_recorded, record_update, snapshot
 from core.crypto import SecretBox
 from core.db.enums import ConnectorStatus, ConnectorType
 from core.db.session import Database
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import ConflictError, ErrorCode, NotFoundError, ValidationError
+from core.i18n import N_
 from core.netguard import PrivateAddressError, refuse_private_literal
 from core.notify.models import Connector
 from core.tenancy.models import Tenant
@@ -27,6 +28,7 @@ from core.validation import is_email_address
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 SECURITY_MODES = ("starttls", "tls", "none")
 SECRET_FIELDS = frozenset({"secret", "password", "access_token"})
+MIN_SECRET_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -48,17 +50,28 @@ class ConnectorSpec:
     base_url: str | None = None
 
 
-def _http_url(value: str | None, what: str, *, allow_private: bool) -> str:
+def _required(value: str | None, option: str, connector_type: ConnectorType) -> str:
     if not value:
-        raise ValidationError(f"{what} is required")
-    parts = urlsplit(value.strip())
+        raise ValidationError(
+            ErrorCode.connector_option_required, option=option, type=connector_type.value
+        )
+    return value
+
+
+def _http_url(
+    value: str | None, option: str, connector_type: ConnectorType, *, allow_private: bool
+) -> str:
+    url = _required(value, option, connector_type).strip()
+    parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"{what} must be an http:// or https:// URL with a host")
+        raise ValidationError(ErrorCode.connector_url_invalid, option=option)
     try:
         refuse_private_literal(parts.hostname, allow_private=allow_private)
     except PrivateAddressError as exc:
-        raise ValidationError(f"{what}: {exc.message}") from exc
-    return value.strip()
+        raise ValidationError(
+            ErrorCode.connector_url_private, option=option, host=parts.hostname
+        ) from exc
+    return url
 
 
 def connector_config(
@@ -70,24 +83,28 @@ def connector_config(
         secret = spec.secret or None
         if secret is None:
             secret = generated = token_source.token_urlsafe(32)
-        elif len(secret) < 16:
-            raise ValidationError("the webhook secret must be at least 16 characters")
-        url = _http_url(spec.url, "--url", allow_private=allow_private)
+        elif len(secret) < MIN_SECRET_LENGTH:
+            raise ValidationError(ErrorCode.webhook_key_too_short, limit=MIN_SECRET_LENGTH)
+        url = _http_url(spec.url, "--url", spec.type, allow_private=allow_private)
         return {"url": url, "secret": secret}, generated
     if spec.type is ConnectorType.email_smtp:
-        if not spec.host:
-            raise ValidationError("--host is required for email_smtp")
+        host = _required(spec.host, "--host", spec.type)
         port = spec.port or (465 if spec.security == "tls" else 587)
         if not 1 <= port <= 65535:
-            raise ValidationError("--port must be between 1 and 65535")
+            raise ValidationError(ErrorCode.smtp_port_out_of_range)
         if spec.security not in SECURITY_MODES:
-            raise ValidationError("security must be starttls, tls or none")
+            raise ValidationError(
+                ErrorCode.value_unknown,
+                what=N_("security"),
+                value=spec.security,
+                choices=", ".join(SECURITY_MODES),
+            )
         if bool(spec.username) != bool(spec.password):
-            raise ValidationError("give both --username and --password, or neither")
+            raise ValidationError(ErrorCode.smtp_credentials_incomplete)
         if not spec.sender or not is_email_address(spec.sender):
-            raise ValidationError("--from must be an email address")
+            raise ValidationError(ErrorCode.smtp_sender_invalid)
         config: dict[str, Any] = {
-            "host": spec.host.strip(),
+            "host": host.strip(),
             "port": port,
             "security": spec.security,
             "from": spec.sender,
@@ -97,12 +114,13 @@ def connector_config(
         return config, None
     if spec.type is ConnectorType.whatsapp_business:
         if not spec.phone_number_id or not spec.phone_number_id.isdigit():
-            raise ValidationError("--phone-number-id must be the numeric id from Meta")
-        if not spec.access_token:
-            raise ValidationError("--access-token is required for whatsapp_business")
-        config = {"phone_number_id": spec.phone_number_id, "access_token": spec.access_token}
+            raise ValidationError(ErrorCode.whatsapp_phone_id_invalid)
+        access_token = _required(spec.access_token, "--access-token", spec.type)
+        config = {"phone_number_id": spec.phone_number_id, "access_token": access_token}
         if spec.base_url:
-            config["base_url"] = _http_url(spec.base_url, "--base-url", allow_private=allow_private)
+            config["base_url"] = _http_url(
+                spec.base_url, "--base-url", spec.type, allow_private=allow_private
+            )
         return config, None
     return {}, None
 
@@ -141,10 +159,7 @@ async def add_connector(
 ) -> ConnectorView:
     name = spec.name.strip()
     if not NAME.fullmatch(name):
-        raise ValidationError(
-            f"connector name {spec.name!r} is not valid: "
-            "up to 100 letters, digits, spaces, '.', '-' or '_'"
-        )
+        raise ValidationError(ErrorCode.connector_name_invalid, value=spec.name)
     config, generated = connector_config(spec, allow_private=allow_private)
     connector = Connector(
         tenant_id=tenant.id,
@@ -156,7 +171,7 @@ async def add_connector(
     async with db.tenant_uow(tenant.id) as session:
         duplicate = await session.scalar(select(Connector.id).where(Connector.name == name))
         if duplicate is not None:
-            raise ConflictError(f"tenant {tenant.name} already has a connector named {name!r}")
+            raise ConflictError(ErrorCode.connector_exists, name=name)
         await add_recorded(
             session,
             connector,
@@ -191,7 +206,7 @@ async def set_connector_status(
             select(Connector).where(Connector.name == name.strip()).with_for_update()
         )
         if connector is None:
-            raise NotFoundError(f"tenant {tenant.name} has no connector named {name!r}")
+            raise NotFoundError(ErrorCode.connector_not_found, name=name.strip())
         before = snapshot(connector, exclude={"config_encrypted_json"})
         connector.status = status
         if status is ConnectorStatus.active:

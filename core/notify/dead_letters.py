@@ -12,7 +12,7 @@ from core.audit import record
 from core.clock import utc_now
 from core.db.enums import NotificationStatus
 from core.db.session import Database
-from core.errors import NotFoundError
+from core.errors import ErrorCode, NotFoundError
 from core.notify.models import Connector, NotificationEvent, NotificationStep
 from core.notify.routing import plan_steps
 from core.tenancy.models import Tenant
@@ -83,7 +83,7 @@ async def retry_dead_letters(
             query = query.where(NotificationEvent.id == event_id)
         events = list(await session.scalars(query.with_for_update(skip_locked=True)))
         if event_id is not None and not events:
-            raise NotFoundError(f"no dead-lettered event {event_id}")
+            raise NotFoundError(ErrorCode.dead_letter_not_found, event_id=str(event_id))
         for event in events:
             revived = await session.execute(
                 update(NotificationStep)

@@ -12,15 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.audit import add_recorded, record, snapshot
 from core.db.enums import AppRole, ConnectorType, NotificationEventType, Severity
 from core.db.session import Database
-from core.errors import NotFoundError, ValidationError
+from core.errors import ErrorCode, NotFoundError, ValidationError
+from core.i18n import N_
 from core.notify.channels.whatsapp import E164
 from core.notify.models import Connector, NotificationRoute
 from core.notify.routing import ROLE_PREFIX
+from core.parsing import parse_enum
 from core.tenancy.models import Branch, Tenant, User
 from core.tenancy.service import normalise_branch_code
 from core.validation import is_email_address
 
 MAX_DELAY_MINUTES = 7 * 24 * 60
+ALL_EVENTS = "all"
 ROLE_RECIPIENT = re.compile(rf"^{ROLE_PREFIX}([a-z_]+)$")
 
 
@@ -32,22 +35,8 @@ class RouteView:
     branch_code: str | None
 
 
-def parse_event_type(value: str) -> NotificationEventType | None:
-    if value.strip() == "all":
-        return None
-    try:
-        return NotificationEventType(value.strip())
-    except ValueError as exc:
-        choices = ", ".join(t.value for t in NotificationEventType)
-        raise ValidationError(f"unknown event type {value!r}: use all or one of {choices}") from exc
-
-
 def parse_severity(value: str) -> Severity:
-    try:
-        return Severity(value.strip())
-    except ValueError as exc:
-        choices = ", ".join(s.value for s in Severity)
-        raise ValidationError(f"unknown severity {value!r}: use one of {choices}") from exc
+    return parse_enum(Severity, value, N_("severity"))
 
 
 async def _check_recipient(
@@ -57,28 +46,23 @@ async def _check_recipient(
     recipient = recipient.strip()
     if connector_type is ConnectorType.webhook:
         if recipient not in ("", "-"):
-            raise ValidationError("a webhook route's recipient is '-' (the URL is the connector's)")
+            raise ValidationError(ErrorCode.route_webhook_recipient)
         return "-"
     if connector_type is ConnectorType.email_smtp:
         if not is_email_address(recipient):
-            raise ValidationError(f"{recipient!r} is not an email address")
+            raise ValidationError(ErrorCode.email_invalid, value=recipient)
         return recipient.lower()
     if connector_type is ConnectorType.whatsapp_business:
         phone = recipient.replace(" ", "")
         if not E164.fullmatch(phone):
-            raise ValidationError(f"{recipient!r} is not a phone number (use +8801712345678)")
+            raise ValidationError(ErrorCode.phone_invalid, value=recipient)
         return phone
     role = ROLE_RECIPIENT.fullmatch(recipient)
     if role:
-        try:
-            return f"{ROLE_PREFIX}{AppRole(role.group(1)).value}"
-        except ValueError as exc:
-            raise ValidationError(f"unknown role in {recipient!r}") from exc
+        return f"{ROLE_PREFIX}{parse_enum(AppRole, role.group(1), N_('role')).value}"
     user = await session.scalar(select(User.id).where(User.email == recipient.lower()))
     if user is None:
-        raise ValidationError(
-            f"no user with email {recipient!r} in this tenant: name a user or role:<role>"
-        )
+        raise ValidationError(ErrorCode.route_recipient_unknown, value=recipient)
     return recipient.lower()
 
 
@@ -96,25 +80,29 @@ async def add_route(
     user_id: int | None = None,
 ) -> RouteView:
     """Add a route; level defaults to 1 without a delay and 2 with one (an escalation)."""
-    parsed_type = parse_event_type(event_type)
+    parsed_type = (
+        None
+        if event_type.strip().lower() == ALL_EVENTS
+        else parse_enum(NotificationEventType, event_type, N_("event type"))
+    )
     parsed_severity = parse_severity(severity_min)
     if not 0 <= delay_minutes <= MAX_DELAY_MINUTES:
-        raise ValidationError(f"the delay must be between 0 and {MAX_DELAY_MINUTES} minutes")
+        raise ValidationError(ErrorCode.route_delay_out_of_range, limit=MAX_DELAY_MINUTES)
     chosen_level = level if level is not None else (1 if delay_minutes == 0 else 2)
     if chosen_level < 1:
-        raise ValidationError("the level must be 1 or more")
+        raise ValidationError(ErrorCode.route_level_invalid)
     async with db.tenant_uow(tenant.id) as session:
         connector = await session.scalar(
             select(Connector).where(Connector.name == connector_name.strip())
         )
         if connector is None:
-            raise NotFoundError(f"tenant {tenant.name} has no connector named {connector_name!r}")
+            raise NotFoundError(ErrorCode.connector_not_found, name=connector_name.strip())
         branch = None
         if branch_code:
             code = normalise_branch_code(branch_code)
             branch = await session.scalar(select(Branch).where(Branch.code == code))
             if branch is None:
-                raise NotFoundError(f"tenant {tenant.name} has no branch {code}")
+                raise NotFoundError(ErrorCode.branch_not_found, code=code)
         route = NotificationRoute(
             tenant_id=tenant.id,
             branch_id=branch.id if branch else None,
@@ -153,11 +141,11 @@ async def remove_route(
     try:
         parsed = uuid.UUID(route_id.strip())
     except ValueError as exc:
-        raise ValidationError(f"{route_id!r} is not a route id (see `intrex route list`)") from exc
+        raise ValidationError(ErrorCode.route_id_invalid, value=route_id.strip()) from exc
     async with db.tenant_uow(tenant.id) as session:
         route = await session.get(NotificationRoute, parsed)
         if route is None:
-            raise NotFoundError(f"tenant {tenant.name} has no route {parsed}")
+            raise NotFoundError(ErrorCode.route_not_found, route_id=str(parsed))
         before = snapshot(route)
         await session.delete(route)
         await record(
