@@ -28,11 +28,14 @@ from core.audit import record
 from core.clock import utc_now
 from core.db.enums import ObligationCategory, Severity
 from core.db.session import Database
-from core.errors import ValidationError
+from core.errors import ErrorCode, IntrexError, ValidationError
+from core.i18n import N_
+from core.i18n.errors import render_error
 from core.obligations.generation import DEFAULT_HORIZON_MONTHS, generate_instances
 from core.obligations.models import ObligationTemplate
 from core.obligations.recurrence import Recurrence
 from core.obligations.schedule import tenant_today
+from core.parsing import parse_enum
 from core.tenancy.models import Branch, Tenant
 from core.tenancy.service import BRANCH_CODE
 
@@ -43,6 +46,7 @@ TRUE_WORDS = {"yes", "y", "true", "1"}
 FALSE_WORDS = {"no", "n", "false", "0", ""}
 CHUNK_ROWS = 500
 MAX_REPORTED_ERRORS = 50
+MAX_TITLE = 300
 
 Progress = Callable[[int], None]
 """Called with the number of rows just processed."""
@@ -50,27 +54,59 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class RowError:
+    """What is wrong with one line of the file: a code and its parameters, like a refusal."""
+
     line: int
-    message: str
+    code: ErrorCode
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, line: int, error: IntrexError) -> RowError:
+        return cls(line, error.code, dict(error.params))
+
+    def render(self, language: str) -> str:
+        """The fault alone (`title is empty`), in `language`."""
+        return render_error(ValidationError(self.code, **self.params), language)
+
+    def render_line(self, language: str) -> str:
+        """The fault with its line number (`line 7: title is empty`)."""
+        line = ValidationError(
+            ErrorCode.import_row_line, line=self.line, problem=self.render(language)
+        )
+        return render_error(line, language)
+
+    @property
+    def message(self) -> str:
+        return self.render("en")
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+        return self.render_line("en")
 
 
 class ImportRejectedError(ValidationError):
     """The file has bad rows; nothing was imported. `errors` lists every one."""
 
     def __init__(self, errors: list[RowError]) -> None:
-        shown = "\n".join(str(error) for error in errors[:MAX_REPORTED_ERRORS])
-        more = len(errors) - MAX_REPORTED_ERRORS
-        if more > 0:
-            shown += f"\n… and {more} more"
-        super().__init__(
-            f"Nothing was imported: {len(errors)} bad row(s).\n{shown}"
-            if errors and errors[0].line > 1
-            else f"Nothing was imported.\n{shown}"
-        )
+        if errors and errors[0].line > 1:
+            super().__init__(ErrorCode.import_rows_rejected, count=len(errors))
+        else:
+            super().__init__(ErrorCode.import_rejected)
         self.errors = errors
+
+    def render(self, language: str) -> str:
+        """The refusal and the first `MAX_REPORTED_ERRORS` faults by line, in `language`."""
+        lines = [render_error(self, language)]
+        lines += [error.render_line(language) for error in self.errors[:MAX_REPORTED_ERRORS]]
+        more = len(self.errors) - MAX_REPORTED_ERRORS
+        if more > 0:
+            lines.append(
+                render_error(ValidationError(ErrorCode.import_more_rows, count=more), language)
+            )
+        return "\n".join(lines)
+
+    @property
+    def message(self) -> str:
+        return self.render("en")
 
 
 @dataclass(frozen=True)
@@ -95,40 +131,31 @@ class ImportRow:
         )
 
 
-def _enum_value(value: str, members: list[str], what: str) -> str:
-    cleaned = value.strip().lower().replace(" ", "_")
-    if cleaned not in members:
-        raise ValueError(f"{what} {value.strip()!r} is not one of {', '.join(members)}")
-    return cleaned
-
-
 def _parse_row(line: int, cells: dict[str, str]) -> ImportRow:
+    """One row's values, or a `ValidationError` naming the first bad cell."""
     code = cells["branch_code"].strip().upper()
     if not BRANCH_CODE.fullmatch(code):
-        raise ValueError(f"branch_code {cells['branch_code'].strip()!r} is not a branch code")
-    category = ObligationCategory(
-        _enum_value(cells["category"], [c.value for c in ObligationCategory], "category")
-    )
+        raise ValidationError(ErrorCode.branch_code_invalid, value=cells["branch_code"].strip())
+    category = parse_enum(ObligationCategory, cells["category"], N_("category"))
     title = " ".join(cells["title"].split())
     if not title:
-        raise ValueError("title is empty")
-    if len(title) > 300:
-        raise ValueError("title is longer than 300 characters")
+        raise ValidationError(ErrorCode.text_empty, what=N_("title"))
+    if len(title) > MAX_TITLE:
+        raise ValidationError(ErrorCode.text_too_long, what=N_("title"), limit=MAX_TITLE)
     raw_date = cells["due_date"].strip()
     if not ISO_DATE.fullmatch(raw_date):
-        raise ValueError(f"due_date {raw_date!r} is not a date in the form YYYY-MM-DD")
+        raise ValidationError(ErrorCode.import_due_date_format, value=raw_date)
     try:
         due = date.fromisoformat(raw_date)
     except ValueError:
-        raise ValueError(f"due_date {raw_date!r} is not a real date") from None
-    severity = Severity(_enum_value(cells["severity"], [s.value for s in Severity], "severity"))
-    recurrence_text = cells["recurrence"].strip() or Recurrence.none.value
-    recurrence = Recurrence(
-        _enum_value(recurrence_text, [r.value for r in Recurrence], "recurrence")
+        raise ValidationError(ErrorCode.import_due_date_unreal, value=raw_date) from None
+    severity = parse_enum(Severity, cells["severity"], N_("severity"))
+    recurrence = parse_enum(
+        Recurrence, cells["recurrence"].strip() or Recurrence.none.value, N_("recurrence")
     )
     proof_text = cells.get("proof_required", "").strip().lower()
     if proof_text not in TRUE_WORDS | FALSE_WORDS:
-        raise ValueError(f"proof_required {proof_text!r} is not yes or no")
+        raise ValidationError(ErrorCode.import_proof_required_invalid, value=proof_text)
     return ImportRow(
         line=line,
         branch_code=code,
@@ -146,7 +173,7 @@ def decode_csv(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportRejectedError(
-            [RowError(1, f"the file is not UTF-8 text (byte {exc.start} cannot be read)")]
+            [RowError(1, ErrorCode.import_not_utf8, {"position": exc.start})]
         ) from exc
 
 
@@ -156,25 +183,34 @@ def parse_obligations_csv(text: str) -> tuple[list[ImportRow], list[RowError]]:
     try:
         header = next(reader)
     except StopIteration:
-        raise ImportRejectedError([RowError(1, "the file is empty")]) from None
+        raise ImportRejectedError([RowError(1, ErrorCode.import_file_empty)]) from None
     except csv.Error as exc:
-        raise ImportRejectedError([RowError(1, f"not valid CSV: {exc}")]) from exc
+        raise ImportRejectedError(
+            [RowError(1, ErrorCode.import_csv_invalid, {"error": str(exc)})]
+        ) from exc
     columns = [name.strip().lower() for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     unknown = [name for name in columns if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and name]
     duplicated = sorted({name for name in columns if columns.count(name) > 1})
     header_errors = []
     if missing:
-        header_errors.append(f"missing column(s): {', '.join(missing)}")
-    if unknown:
-        header_errors.append(f"unknown column(s): {', '.join(unknown)}")
-    if duplicated:
-        header_errors.append(f"repeated column(s): {', '.join(duplicated)}")
-    if header_errors:
-        expected = ", ".join(REQUIRED_COLUMNS)
-        raise ImportRejectedError(
-            [RowError(1, "; ".join(header_errors) + f" (expected: {expected})")]
+        header_errors.append(
+            RowError(
+                1,
+                ErrorCode.import_columns_missing,
+                {"columns": ", ".join(missing), "expected": ", ".join(REQUIRED_COLUMNS)},
+            )
         )
+    if unknown:
+        header_errors.append(
+            RowError(1, ErrorCode.import_columns_unknown, {"columns": ", ".join(unknown)})
+        )
+    if duplicated:
+        header_errors.append(
+            RowError(1, ErrorCode.import_columns_repeated, {"columns": ", ".join(duplicated)})
+        )
+    if header_errors:
+        raise ImportRejectedError(header_errors)
 
     rows: list[ImportRow] = []
     errors: list[RowError] = []
@@ -187,29 +223,33 @@ def parse_obligations_csv(text: str) -> tuple[list[ImportRow], list[RowError]]:
         except StopIteration:
             break
         except csv.Error as exc:
-            errors.append(RowError(line, f"not valid CSV: {exc}"))
+            errors.append(RowError(line, ErrorCode.import_csv_invalid, {"error": str(exc)}))
             break
         previous_end = reader.line_num
         if not any(cell.strip() for cell in record_cells):
             continue
         if len(record_cells) != len(columns):
             errors.append(
-                RowError(line, f"has {len(record_cells)} fields, the header has {len(columns)}")
+                RowError(
+                    line,
+                    ErrorCode.import_field_count,
+                    {"fields": len(record_cells), "columns": len(columns)},
+                )
             )
             continue
         cells = dict(zip(columns, record_cells, strict=True))
         try:
             row = _parse_row(line, cells)
-        except ValueError as exc:
-            errors.append(RowError(line, str(exc)))
+        except ValidationError as exc:
+            errors.append(RowError.of(line, exc))
             continue
         if row.key in seen:
-            errors.append(RowError(line, f"repeats line {seen[row.key]}"))
+            errors.append(RowError(line, ErrorCode.import_row_repeated, {"line": seen[row.key]}))
             continue
         seen[row.key] = line
         rows.append(row)
     if not rows and not errors:
-        errors.append(RowError(previous_end, "the file has a header but no rows"))
+        errors.append(RowError(previous_end, ErrorCode.import_no_rows))
     return rows, errors
 
 
@@ -271,7 +311,7 @@ async def import_obligations(
             for row in rows:
                 if row.branch_code not in branches:
                     errors.append(
-                        RowError(row.line, f"tenant {tenant.name} has no branch {row.branch_code}")
+                        RowError(row.line, ErrorCode.branch_not_found, {"code": row.branch_code})
                     )
             existing: dict[tuple[str, str, str, str, date], ObligationTemplate] = {}
             codes = {branch.id: code for code, branch in branches.items()}
@@ -290,8 +330,8 @@ async def import_obligations(
                     errors.append(
                         RowError(
                             row.line,
-                            f"already imported with severity {match.severity.value}; "
-                            "change it there rather than importing a second copy",
+                            ErrorCode.import_severity_differs,
+                            {"severity": match.severity},
                         )
                     )
             if errors:

@@ -13,8 +13,6 @@ from datetime import date
 
 from dateutil.relativedelta import relativedelta
 
-from core.errors import ValidationError
-
 
 class Recurrence(enum.StrEnum):
     none = "none"
@@ -30,16 +28,6 @@ MONTHS_BETWEEN: dict[Recurrence, int] = {
     Recurrence.semiannual: 6,
     Recurrence.annual: 12,
 }
-
-
-def parse_recurrence(value: str) -> Recurrence:
-    """A recurrence from user input; blank means a one-off."""
-    cleaned = value.strip().lower() or Recurrence.none.value
-    try:
-        return Recurrence(cleaned)
-    except ValueError as exc:
-        choices = ", ".join(member.value for member in Recurrence)
-        raise ValidationError(f"unknown recurrence {value!r}: choose one of {choices}") from exc
 
 
 def occurrence(anchor: date, recurrence: Recurrence, index: int) -> date:

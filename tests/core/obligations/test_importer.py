@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db.session import Database
+from core.errors import ErrorCode
 from core.obligations.importer import ImportRejectedError, import_obligations
 from core.obligations.models import ObligationInstance, ObligationTemplate
 from core.tenancy.models import Tenant
@@ -56,17 +57,23 @@ async def test_bad_rows_import_nothing_and_are_named_by_line(db: Database, tenan
         await import_obligations(db, tenant, text.encode(), now=NOW)
     reported = {error.line: error.message for error in caught.value.errors}
     assert sorted(reported) == list(range(6, 15))
-    assert "has no branch NOPE-9" in reported[6]
-    assert "category 'parking' is not one of trade_license" in reported[7]
-    assert reported[8] == "title is empty"
-    assert "is not a real date" in reported[9]
-    assert "not a date in the form YYYY-MM-DD" in reported[10]
-    assert "severity 'urgent'" in reported[11]
-    assert "recurrence 'weekly'" in reported[12]
-    assert "has 3 fields, the header has 6" in reported[13]
+    assert reported[6] == "There is no branch NOPE-9."
+    assert "Unknown category “parking”: choose one of trade_license" in reported[7]
+    assert reported[8] == "The title must not be empty."
+    assert reported[9] == "due_date “2026-02-30” is not a real date"
+    assert reported[10] == "due_date “15/02/2026” is not a date in the form YYYY-MM-DD"
+    assert "Unknown severity “urgent”" in reported[11]
+    assert "Unknown recurrence “weekly”" in reported[12]
+    assert reported[13] == "has 3 fields, the header has 6"
     assert reported[14] == "repeats line 3"
-    assert "line 6: tenant" in caught.value.message
-    assert "9 bad row(s)" in caught.value.message
+    assert {error.code for error in caught.value.errors} >= {
+        ErrorCode.branch_not_found,
+        ErrorCode.value_unknown,
+        ErrorCode.text_empty,
+        ErrorCode.import_row_repeated,
+    }
+    assert caught.value.message.startswith("Nothing was imported: 9 bad row(s).\nline 6: There")
+    assert caught.value.code is ErrorCode.import_rows_rejected
     assert await counts(db, tenant) == (0, 0)
     assert await audit_count(db, tenant, "obligation.import") == 0
 

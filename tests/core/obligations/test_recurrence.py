@@ -6,14 +6,15 @@ from datetime import date
 
 import pytest
 
-from core.errors import ValidationError
+from core.errors import ErrorCode, ValidationError
+from core.i18n import N_
 from core.obligations.recurrence import (
     Recurrence,
     first_occurrence_after,
     occurrence,
     occurrences_between,
-    parse_recurrence,
 )
+from core.parsing import parse_enum
 
 
 def test_month_end_anchor_clips_and_returns_to_the_31st() -> None:
@@ -82,8 +83,11 @@ def test_window_and_skip_ahead_agree_with_walking_from_the_anchor() -> None:
     assert occurrences_between(anchor, Recurrence.monthly, end, start) == []
 
 
-def test_parse_recurrence_names_the_choices() -> None:
-    assert parse_recurrence(" Monthly ") is Recurrence.monthly
-    assert parse_recurrence("") is Recurrence.none
-    with pytest.raises(ValidationError, match="none, monthly, quarterly, semiannual, annual"):
-        parse_recurrence("weekly")
+def test_a_recurrence_is_parsed_and_refused_with_the_choices() -> None:
+    assert parse_enum(Recurrence, " Monthly ", N_("recurrence")) is Recurrence.monthly
+    with pytest.raises(ValidationError, match="none, monthly, quarterly, semiannual, annual") as no:
+        parse_enum(Recurrence, "weekly", N_("recurrence"))
+    assert no.value.code is ErrorCode.value_unknown
+    assert no.value.message == (
+        "Unknown recurrence “weekly”: choose one of none, monthly, quarterly, semiannual, annual."
+    )
