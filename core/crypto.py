@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.config import Settings
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, ErrorCode
 
 KEY_FILE_NAME = "secret_keys"
 
@@ -30,17 +30,14 @@ class SecretBox:
 
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
-            raise ConfigurationError(
-                "SECRET_KEYS is empty: generate one with `intrex keys generate`"
-            )
+            raise ConfigurationError(ErrorCode.encryption_keys_empty)
         fernets = []
         for position, key in enumerate(keys, start=1):
             try:
                 fernets.append(Fernet(key.strip().encode("ascii")))
             except (ValueError, UnicodeEncodeError) as exc:
                 raise ConfigurationError(
-                    f"SECRET_KEYS entry {position} is not a Fernet key "
-                    "(32 url-safe base64-encoded bytes): generate one with `intrex keys generate`"
+                    ErrorCode.encryption_key_invalid, position=position
                 ) from exc
         self._fernet = MultiFernet(fernets)
 
@@ -52,10 +49,7 @@ class SecretBox:
         try:
             plain = self._fernet.decrypt(token.encode("ascii"))
         except InvalidToken as exc:
-            raise ConfigurationError(
-                "a stored secret cannot be decrypted with any key in SECRET_KEYS "
-                "(was a key removed before `intrex keys rotate`?)"
-            ) from exc
+            raise ConfigurationError(ErrorCode.encrypted_config_unreadable) from exc
         document: dict[str, Any] = json.loads(plain)
         return document
 
@@ -64,9 +58,7 @@ class SecretBox:
         try:
             return self._fernet.rotate(token.encode("ascii")).decode("ascii")
         except InvalidToken as exc:
-            raise ConfigurationError(
-                "a stored secret cannot be decrypted with any key in SECRET_KEYS"
-            ) from exc
+            raise ConfigurationError(ErrorCode.encrypted_config_unreadable) from exc
 
 
 def _split_keys(raw: str) -> list[str]:
@@ -78,10 +70,7 @@ def load_secret_box(settings: Settings, *, embedded: bool) -> SecretBox:
     if settings.secret_keys is not None:
         return SecretBox(_split_keys(settings.secret_keys.get_secret_value()))
     if not embedded:
-        raise ConfigurationError(
-            "SECRET_KEYS is not set: it is required with DATABASE_URL "
-            "(generate one with `intrex keys generate`)"
-        )
+        raise ConfigurationError(ErrorCode.encryption_keys_missing)
     return SecretBox(_split_keys(_embedded_key_file(settings.data_dir).read_text()))
 
 

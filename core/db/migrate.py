@@ -31,7 +31,7 @@ from core.db.roles import (
     runtime_grants,
 )
 from core.db.target import DatabaseTarget
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, ErrorCode
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -48,7 +48,7 @@ class MigrationReport:
 
 def alembic_config() -> Config:
     if not (MIGRATIONS_DIR / "env.py").exists():
-        raise ConfigurationError(f"migrations not found at {MIGRATIONS_DIR}")
+        raise ConfigurationError(ErrorCode.migrations_missing, path=str(MIGRATIONS_DIR))
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -76,7 +76,7 @@ async def ensure_database(admin_url: URL) -> bool:
             return False
     except (DBAPIError, OSError) as exc:
         if "does not exist" not in str(exc) or not admin_url.database:
-            raise ConfigurationError(f"cannot connect to the database: {_reason(exc)}") from exc
+            raise ConfigurationError(ErrorCode.database_unreachable, error=_reason(exc)) from exc
     finally:
         await engine.dispose()
     maintenance = create_async_engine(
@@ -87,7 +87,7 @@ async def ensure_database(admin_url: URL) -> bool:
             await conn.execute(text(f"CREATE DATABASE {quote_ident(admin_url.database)}"))
     except DBAPIError as exc:
         raise ConfigurationError(
-            f"database {admin_url.database} does not exist and cannot be created: {_reason(exc)}"
+            ErrorCode.database_create_failed, database=admin_url.database, error=_reason(exc)
         ) from exc
     finally:
         await maintenance.dispose()
@@ -127,8 +127,9 @@ async def migrate(target: DatabaseTarget, revision: str = "head") -> MigrationRe
             report.missing.extend(roles.missing)
             if not await role_exists(conn, SYSTEM_ROLE):
                 raise ConfigurationError(
-                    "cannot migrate: role intrex_system is missing and this user cannot create "
-                    "it.\n" + "\n".join(report.missing)
+                    ErrorCode.database_roles_missing,
+                    role=SYSTEM_ROLE,
+                    missing="\n".join(report.missing),
                 )
             if await can_become_owner(conn):
                 await conn.execute(text(f"SET ROLE {OWNER_ROLE}"))
@@ -145,7 +146,7 @@ async def migrate(target: DatabaseTarget, revision: str = "head") -> MigrationRe
                 await _grant(conn, target.runtime_role, report)
             await conn.commit()
     except OperationalError as exc:
-        raise ConfigurationError(f"database unavailable: {_reason(exc)}") from exc
+        raise ConfigurationError(ErrorCode.database_unavailable, error=_reason(exc)) from exc
     finally:
         await engine.dispose()
     return report
@@ -188,9 +189,7 @@ async def ensure_schema(target: DatabaseTarget) -> None:
             current = await current_revision(conn)
     except (DBAPIError, OSError) as exc:
         if target.embedded is None:
-            raise ConfigurationError(
-                f"cannot use the database: {_reason(exc)} (run `intrex migrate`?)"
-            ) from exc
+            raise ConfigurationError(ErrorCode.database_unusable, error=_reason(exc)) from exc
         current = None
     finally:
         await engine.dispose()
@@ -199,9 +198,10 @@ async def ensure_schema(target: DatabaseTarget) -> None:
     if target.embedded is not None:
         report = await migrate(target)
         if report.missing:
-            raise ConfigurationError("\n".join(report.missing))
+            raise ConfigurationError(
+                ErrorCode.database_setup_incomplete, missing="\n".join(report.missing)
+            )
         return
-    raise ConfigurationError(
-        f"the database schema is at {current or 'nothing'} but this Intrex needs "
-        f"{head_revision()}: run `intrex migrate`"
-    )
+    if current is None:
+        raise ConfigurationError(ErrorCode.schema_missing, head=head_revision())
+    raise ConfigurationError(ErrorCode.schema_outdated, current=current, head=head_revision())

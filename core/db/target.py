@@ -9,7 +9,7 @@ from sqlalchemy.engine import URL, make_url
 from core.config import Settings
 from core.db.embedded import EMBEDDED_DATABASE, EmbeddedPostgres
 from core.db.roles import DEFAULT_RUNTIME_ROLE
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, ErrorCode
 
 
 @dataclass
@@ -35,9 +35,9 @@ def asyncpg_url(raw: str) -> URL:
     try:
         url = make_url(raw)
     except Exception as exc:
-        raise ConfigurationError(f"database URL is not valid: {exc}") from exc
+        raise ConfigurationError(ErrorCode.database_url_invalid, error=str(exc)) from exc
     if url.get_backend_name() not in ("postgresql", "postgres"):
-        raise ConfigurationError("database URL must be a postgresql:// URL")
+        raise ConfigurationError(ErrorCode.database_url_not_postgres)
     return url.set(drivername="postgresql+asyncpg")
 
 
