@@ -47,7 +47,11 @@ class Services:
 
 
 async def healthz(services: Services) -> tuple[int, dict[str, Any]]:
-    """Database reachable, and the scheduler ticking when this process runs one."""
+    """Database reachable, and the scheduler ticking when this process runs one.
+
+    Until the scheduler's first tick (a second after start) it is `starting`, which is not
+    unhealthy; one that then stops ticking, or never ticks at all, is `stalled` (503).
+    """
     body: dict[str, Any] = {"started": services.started}
     healthy = True
     try:
@@ -58,10 +62,11 @@ async def healthz(services: Services) -> tuple[int, dict[str, Any]]:
     except Exception as exc:
         body["database"] = f"unreachable: {type(exc).__name__}"
         healthy = False
-    if services.worker is not None:
-        alive = services.worker.alive()
-        body["scheduler"] = "ok" if alive else "stalled"
-        healthy = healthy and alive
+    worker = services.worker
+    if worker is not None:
+        state = "ok" if worker.alive() else "starting" if worker.starting() else "stalled"
+        body["scheduler"] = state
+        healthy = healthy and state != "stalled"
     return (200 if healthy else 503), body
 
 

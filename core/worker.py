@@ -87,14 +87,25 @@ class Worker:
         self.running: set[asyncio.Task[Any]] = set()
         self.last_beat: float | None = None
         """Monotonic time the scheduler last started a job: /healthz's sign of life."""
+        self.created = time.monotonic()
+        """Monotonic time this worker was made: the first beat is due soon after."""
 
     def beat(self) -> None:
         self.last_beat = time.monotonic()
 
+    @property
+    def patience(self) -> float:
+        """Seconds without a beat (or, at the start, without the first) before it is stalled."""
+        return 3 * self.settings.scheduler_tick_seconds + 5
+
     def alive(self) -> bool:
         if self.last_beat is None:
             return False
-        return time.monotonic() - self.last_beat < 3 * self.settings.scheduler_tick_seconds + 5
+        return time.monotonic() - self.last_beat < self.patience
+
+    def starting(self) -> bool:
+        """No job has started yet, and the first is not overdue (jobs are due 1 s after `run`)."""
+        return self.last_beat is None and time.monotonic() - self.created < self.patience
 
     def _schedule(self) -> None:
         tick = self.settings.scheduler_tick_seconds
