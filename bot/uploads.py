@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from datetime import datetime
 
 import structlog
 from aiogram import Bot
@@ -120,8 +121,6 @@ class PendingUploads:
         settings: Settings,
         storage: DocumentStorage,
         i18n: I18n,
-        *,
-        interval_seconds: float = 30.0,
     ) -> None:
         self.bot = bot
         self.db = db
@@ -130,13 +129,15 @@ class PendingUploads:
         self.i18n = i18n
         self.files = TelegramFiles(bot)
         self.limits = UploadLimits.from_settings(settings)
-        self.interval_seconds = interval_seconds
+        self.interval_seconds = min(30.0, settings.upload_resume_seconds)
         self._task: asyncio.Task[None] | None = None
 
-    async def run_once(self) -> int:
+    async def run_once(self, *, now: datetime | None = None) -> int:
         """Take over every abandoned pending file; how many were finished or given up."""
         handled = 0
-        for pending in await claim_pending_uploads(self.db):
+        for pending in await claim_pending_uploads(
+            self.db, lease=self.limits.resume_after, now=now
+        ):
             handled += await self._finish(pending)
         return handled
 
@@ -173,7 +174,7 @@ class PendingUploads:
             pending,
             language,
             lambda: stored_text(result),
-            complete_now(result.obligation.id) if may_complete else None,
+            lambda: complete_now(result.obligation.id) if may_complete else None,
         )
         return 1
 
@@ -187,12 +188,13 @@ class PendingUploads:
         pending: PendingFile,
         language: str,
         text: Callable[[], str],
-        markup: InlineKeyboardMarkup | None = None,
+        markup: Callable[[], InlineKeyboardMarkup | None] = lambda: None,
     ) -> None:
-        """Say it in the person's language (the worker runs outside any update)."""
+        """Say it in the person's language (the worker runs outside any update, so the words
+        are made inside the catalogue's context)."""
         with self.i18n.context(), self.i18n.use_locale(language):
             try:
-                await self.bot.send_message(pending.chat_id, text(), reply_markup=markup)
+                await self.bot.send_message(pending.chat_id, text(), reply_markup=markup())
             except TelegramAPIError:
                 log.warning("could not tell about a finished upload", pending=str(pending.id))
 

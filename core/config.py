@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     upload_quota_files_per_day: int = Field(default=200, ge=0)
     upload_quota_bytes_per_day: int = Field(default=1024 * MIB, ge=0)
     start_attempts_per_minute: int = Field(default=5, ge=1)
+    upload_resume_seconds: float = Field(default=60, gt=0)
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"

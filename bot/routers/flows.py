@@ -76,6 +76,7 @@ async def upload(
         file_id=file_id,
         filename=filename,
         consumed_state_keys=state_keys,
+        lease=limits.resume_after,
     )
     PostgresStorage.forget(state_keys)
     try:

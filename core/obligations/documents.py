@@ -54,8 +54,6 @@ ALLOWED_TYPES: dict[str, str] = {
     DOCX: "Word (DOCX)",
     XLSX: "Excel (XLSX)",
 }
-PENDING_LEASE = timedelta(minutes=5)
-"""How long a download in hand is left alone before the worker takes it over."""
 MAX_PENDING_ATTEMPTS = 5
 
 
@@ -64,6 +62,8 @@ class UploadLimits:
     max_bytes: int
     files_per_day: int
     bytes_per_day: int
+    resume_after: timedelta = timedelta(seconds=60)
+    """How long a download in hand is left alone before the worker takes it over."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UploadLimits:
@@ -71,6 +71,7 @@ class UploadLimits:
             max_bytes=settings.max_document_bytes,
             files_per_day=settings.upload_quota_files_per_day,
             bytes_per_day=settings.upload_quota_bytes_per_day,
+            resume_after=timedelta(seconds=settings.upload_resume_seconds),
         )
 
 
@@ -177,6 +178,7 @@ async def record_pending_upload(
     file_id: str,
     filename: str | None,
     consumed_state_keys: Sequence[str],
+    lease: timedelta,
     now: datetime | None = None,
 ) -> PendingFile:
     """Write the pending file and end the chat's waiting state, in one transaction.
@@ -196,7 +198,7 @@ async def record_pending_upload(
                 chat_id=chat_id,
                 file_id=file_id,
                 filename=name,
-                claimed_until=moment + PENDING_LEASE,
+                claimed_until=moment + lease,
             )
             .returning(PendingUpload.id)
         )
@@ -331,13 +333,13 @@ CLAIM_PENDING_SQL = text(
 
 
 async def claim_pending_uploads(
-    db: Database, *, now: datetime | None = None, batch: int = 20
+    db: Database, *, lease: timedelta, now: datetime | None = None, batch: int = 20
 ) -> list[PendingFile]:
     """Pending files whose download was abandoned (lease over), leased to this worker."""
     moment = utc_now(now)
     async with db.system_uow() as session:
         rows = await session.execute(
-            CLAIM_PENDING_SQL, {"now": moment, "lease_end": moment + PENDING_LEASE, "batch": batch}
+            CLAIM_PENDING_SQL, {"now": moment, "lease_end": moment + lease, "batch": batch}
         )
         return [
             PendingFile(
