@@ -1,4 +1,11 @@
-"""A company to test against, made through the real services: tenant, branches, obligations."""
+"""The one way tests make a company: tenants and branches through the real services.
+
+`new_tenant` and `new_branch` are core's `create_tenant` and `create_branch` with names
+that never collide between tests; `company` is a tenant with two branches; `person` is a
+user of a tenant and the way to act as them (`ActorUnits`, as the bot's handlers do);
+`obligation` is a one-off obligation of one branch. Fixtures (`tenant` in tests/conftest.py,
+the worlds of each suite) are thin wrappers around these.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,40 @@ from core.tenancy.scope import ActorUnits
 from core.tenancy.service import create_branch, create_tenant
 
 
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def new_tenant(
+    db: Database, timezone: str = "Asia/Dhaka", *, name: str | None = None
+) -> Tenant:
+    """A tenant made by `create_tenant`; its name is unique unless one is given."""
+    return await create_tenant(db, name or unique("tenant"), timezone)
+
+
+async def new_branch(
+    db: Database,
+    tenant: Tenant,
+    code: str | None = None,
+    *,
+    name: str | None = None,
+    district: str | None = None,
+    region: str | None = None,
+    city_corporation: str | None = None,
+) -> Branch:
+    """A branch made by `create_branch` (a random code unless one is given)."""
+    code = code or f"B{uuid.uuid4().hex[:6].upper()}"
+    return await create_branch(
+        db,
+        tenant,
+        code=code,
+        name=name or f"Branch {code}",
+        district=district,
+        region=region,
+        city_corporation=city_corporation,
+    )
+
+
 @dataclass
 class Company:
     tenant: Tenant
@@ -26,11 +67,42 @@ class Company:
     chattogram: Branch
 
 
-async def company(db: Database, name: str) -> Company:
-    tenant = await create_tenant(db, name, "Asia/Dhaka")
-    dhaka = await create_branch(db, tenant, code="DHK-01", name="Dhaka HQ")
-    chattogram = await create_branch(db, tenant, code="CTG-02", name="Chattogram")
+async def company(db: Database, name: str | None = None, timezone: str = "Asia/Dhaka") -> Company:
+    """A tenant with two branches, DHK-01 (Dhaka HQ) and CTG-02 (Chattogram)."""
+    tenant = await new_tenant(db, timezone, name=name)
+    dhaka = await new_branch(db, tenant, "DHK-01", name="Dhaka HQ")
+    chattogram = await new_branch(db, tenant, "CTG-02", name="Chattogram")
     return Company(tenant, dhaka, chattogram)
+
+
+async def person(
+    db: Database,
+    tenant: Tenant,
+    role: AppRole,
+    branches: list[Branch] | None = None,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    telegram_user_id: int | None = None,
+) -> ActorUnits:
+    """A user of `tenant` made directly (no invite, no chat), and the way to act as them.
+
+    `async with (await person(...))(now=...) as (session, actor)` is the acting person's
+    unit of work, the actor reloaded in it; `.user_id` is their id.
+    """
+    async with db.tenant_uow(tenant.id) as session:
+        user = User(
+            tenant_id=tenant.id,
+            role=role,
+            email=email or f"{uuid.uuid4().hex[:8]}@example.com",
+            full_name=name,
+            telegram_user_id=telegram_user_id,
+        )
+        session.add(user)
+        await session.flush()
+        for branch in branches or []:
+            session.add(UserBranch(tenant_id=tenant.id, user_id=user.id, branch_id=branch.id))
+    return ActorUnits(db, tenant.id, user.id)
 
 
 async def obligation(
@@ -63,26 +135,3 @@ async def obligation(
 
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-
-
-async def person(
-    db: Database,
-    tenant: Tenant,
-    role: AppRole,
-    branches: list[Branch] | None = None,
-    *,
-    name: str | None = None,
-) -> ActorUnits:
-    """A user of `tenant` made directly (no chat), and the way to act as them."""
-    async with db.tenant_uow(tenant.id) as session:
-        user = User(
-            tenant_id=tenant.id,
-            role=role,
-            email=f"{uuid.uuid4().hex[:8]}@example.com",
-            full_name=name,
-        )
-        session.add(user)
-        await session.flush()
-        for branch in branches or []:
-            session.add(UserBranch(tenant_id=tenant.id, user_id=user.id, branch_id=branch.id))
-    return ActorUnits(db, tenant.id, user.id)

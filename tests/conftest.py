@@ -24,7 +24,7 @@ from core.db.roles import DEFAULT_RUNTIME_ROLE
 from core.db.session import Database
 from core.db.target import DatabaseTarget, asyncpg_url
 from core.tenancy.models import Tenant
-from core.tenancy.service import create_tenant
+from tests.companies import new_tenant
 
 pytest_plugins = ["tests.peers"]
 
@@ -118,7 +118,8 @@ async def private_db(private_target: DatabaseTarget) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def tenant(db: Database) -> Tenant:
-    return await create_tenant(db, f"tenant-{uuid.uuid4().hex[:8]}", "Asia/Dhaka")
+    """A fresh tenant (Asia/Dhaka) on the shared database: `tests.companies.new_tenant`."""
+    return await new_tenant(db)
 
 
 @pytest.fixture

@@ -9,19 +9,47 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Table, insert, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from core.audit.models import ActivityLog
+from core.db.enums import (
+    AppRole,
+    ConnectorType,
+    NotificationEventType,
+    NotificationStatus,
+    ObligationCategory,
+    Severity,
+    SslCheckStatus,
+)
 from core.db.models import GLOBAL_TABLES, SYSTEM_TABLES, UNSCOPED_TABLES, Base
 from core.db.roles import SYSTEM_ROLE
 from core.db.session import Database
 from core.db.target import DatabaseTarget
-from tests.factories import populate_tenant
+from core.notify.models import (
+    Acknowledgement,
+    Connector,
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationRoute,
+    NotificationStep,
+)
+from core.obligations.models import (
+    Jurisdiction,
+    ObligationDocument,
+    ObligationInstance,
+    ObligationTemplate,
+    PendingUpload,
+)
+from core.ssl.models import Domain, SslCheckResult
+from core.tenancy.models import InviteCode
+from tests.companies import company, person
 
 TABLES = sorted(Base.metadata.tables)
 TENANT_TABLES = [name for name in TABLES if name not in UNSCOPED_TABLES]
@@ -37,12 +65,118 @@ class World:
     b: uuid.UUID
 
 
+async def populate_tenant(db: Database, name: str) -> uuid.UUID:
+    """A company (`tests.companies`) and a user of it, then one row in every other
+    tenant-scoped table, written on the system path."""
+    made = await company(db, name)
+    tid, branch = made.tenant.id, made.dhaka
+    user_id = (await person(db, made.tenant, AppRole.operator, [branch])).user_id
+    async with db.system_uow() as session:
+        await _fill(session, tid, branch.id, user_id)
+    return tid
+
+
+async def _fill(session: AsyncSession, tid: uuid.UUID, branch_id: uuid.UUID, user_id: int) -> None:
+    jurisdiction = Jurisdiction(country_code="BD", district="Dhaka", label="Dhaka district")
+    session.add(jurisdiction)
+    await session.flush()
+    template = ObligationTemplate(
+        tenant_id=tid,
+        jurisdiction_id=jurisdiction.id,
+        category=ObligationCategory.trade_license,
+        title="Trade licence renewal",
+        recurrence_type="annual",
+        severity=Severity.high,
+    )
+    domain = Domain(tenant_id=tid, branch_id=branch_id, hostname="example.com", port=443)
+    connector = Connector(
+        tenant_id=tid, type=ConnectorType.webhook, name="hook", config_encrypted_json="x"
+    )
+    event = NotificationEvent(
+        tenant_id=tid,
+        branch_id=branch_id,
+        event_type=NotificationEventType.ssl_failure,
+        severity=Severity.high,
+        fingerprint=f"ssl_failure:{uuid.uuid4()}",
+        payload_json={"host": "example.com"},
+        scheduled_for=datetime.now(UTC),
+    )
+    session.add_all([template, domain, connector, event])
+    await session.flush()
+    instance = ObligationInstance(
+        tenant_id=tid,
+        branch_id=branch_id,
+        template_id=template.id,
+        category=template.category,
+        due_at=date.today() + timedelta(days=30),
+    )
+    session.add_all(
+        [
+            instance,
+            InviteCode(
+                tenant_id=tid,
+                code_hash=uuid.uuid4().hex * 2,
+                role=AppRole.operator,
+                branch_id=branch_id,
+                expires_at=datetime.now(UTC) + timedelta(days=1),
+            ),
+            SslCheckResult(tenant_id=tid, domain_id=domain.id, check_status=SslCheckStatus.ok),
+            NotificationRoute(
+                tenant_id=tid,
+                branch_id=branch_id,
+                connector_id=connector.id,
+                severity_min=Severity.low,
+                recipient_ref="-",
+            ),
+            NotificationStep(
+                tenant_id=tid,
+                notification_event_id=event.id,
+                connector_id=connector.id,
+                recipient_ref="-",
+                next_attempt_at=datetime.now(UTC),
+            ),
+            NotificationDelivery(
+                tenant_id=tid,
+                notification_event_id=event.id,
+                connector_id=connector.id,
+                attempt_no=1,
+                delivery_status=NotificationStatus.sent,
+            ),
+            Acknowledgement(tenant_id=tid, notification_event_id=event.id, ack_by_user_id=user_id),
+            ActivityLog(tenant_id=tid, user_id=user_id, action="test", entity_type="tenant"),
+        ]
+    )
+    await session.flush()
+    session.add(
+        ObligationDocument(
+            tenant_id=tid,
+            obligation_instance_id=instance.id,
+            storage_key="ab/cdef",
+            filename="licence.pdf",
+            mime_type="application/pdf",
+            size_bytes=10,
+            sha256="0" * 64,
+            uploaded_by_user_id=user_id,
+        )
+    )
+    session.add(
+        PendingUpload(
+            tenant_id=tid,
+            user_id=user_id,
+            obligation_instance_id=instance.id,
+            chat_id=1,
+            file_id="file",
+            filename="licence.pdf",
+        )
+    )
+    await session.flush()
+
+
 @pytest.fixture(scope="module")
 async def world(db: Database) -> World:
-    async with db.system_uow() as session:
-        a = await populate_tenant(session, f"iso-a-{uuid.uuid4().hex[:6]}")
-        b = await populate_tenant(session, f"iso-b-{uuid.uuid4().hex[:6]}")
-        return World(a=a.id, b=b.id)
+    a = await populate_tenant(db, f"iso-a-{uuid.uuid4().hex[:6]}")
+    b = await populate_tenant(db, f"iso-b-{uuid.uuid4().hex[:6]}")
+    return World(a=a, b=b)
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Building a small world of branches, users and templates through the real services."""
+"""Templates, proof uploads and read-backs for the obligation tests, through the real services.
+
+Tenants, branches and people come from `tests.companies`."""
 
 from __future__ import annotations
 
@@ -8,49 +10,25 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 
 from core.audit.models import ActivityLog
-from core.db.enums import AppRole, ObligationCategory, Severity
+from core.db.enums import ObligationCategory, Severity
 from core.db.session import Database
+from core.errors import IntrexError
+from core.obligations.documents import (
+    UploadLimits,
+    UploadResult,
+    accept_proof,
+    drop_pending_upload,
+    record_pending_upload,
+    store_upload,
+)
 from core.obligations.models import ObligationInstance
 from core.obligations.recurrence import Recurrence
-from core.obligations.service import TemplateResult, TemplateSpec, create_template
-from core.tenancy.models import Branch, Tenant, User, UserBranch
-from core.tenancy.service import create_branch, create_tenant
+from core.obligations.templates import TemplateResult, TemplateSpec, create_template
+from core.storage import DocumentStorage
+from core.tenancy.models import Branch, Tenant
+from core.tenancy.scope import ActorUnits
 
-
-async def new_tenant(db: Database, timezone: str = "Asia/Dhaka") -> Tenant:
-    return await create_tenant(db, f"obl-{uuid.uuid4().hex[:10]}", timezone)
-
-
-async def new_branch(
-    db: Database,
-    tenant: Tenant,
-    code: str | None = None,
-    *,
-    district: str | None = None,
-    region: str | None = None,
-    city_corporation: str | None = None,
-) -> Branch:
-    return await create_branch(
-        db,
-        tenant,
-        code=code or f"B{uuid.uuid4().hex[:6].upper()}",
-        name=f"Branch {code or ''}".strip(),
-        district=district,
-        region=region,
-        city_corporation=city_corporation,
-    )
-
-
-async def new_user(
-    db: Database, tenant: Tenant, role: AppRole, branches: list[Branch] | None = None
-) -> User:
-    async with db.tenant_uow(tenant.id) as session:
-        user = User(tenant_id=tenant.id, role=role, email=f"{uuid.uuid4().hex[:8]}@example.com")
-        session.add(user)
-        await session.flush()
-        for branch in branches or []:
-            session.add(UserBranch(tenant_id=tenant.id, user_id=user.id, branch_id=branch.id))
-    return user
+LIMITS = UploadLimits(max_bytes=1024 * 1024, files_per_day=50, bytes_per_day=50 * 1024 * 1024)
 
 
 async def new_template(
@@ -101,3 +79,42 @@ async def audit_count(db: Database, tenant: Tenant, action: str) -> int:
     async with db.tenant_uow(tenant.id) as session:
         found = await session.scalar(select(func.count()).where(ActivityLog.action == action))
     return int(found or 0)
+
+
+async def upload_proof(
+    units: ActorUnits,
+    instance_id: uuid.UUID,
+    filename: str | None,
+    data: bytes,
+    storage: DocumentStorage,
+    limits: UploadLimits = LIMITS,
+    *,
+    declared_size: int | None = None,
+    now: datetime | None = None,
+) -> UploadResult:
+    """Both phases of a proof upload as the bot runs them, without the chat.
+
+    Phase 1 accepts the proof (of `declared_size`; None: a size Telegram did not declare)
+    and writes the pending row, as the bot does when the file arrives; phase 2 stores the
+    bytes in a new unit of work, as after the download; a refusal there forgets the
+    pending file, as `bot.uploads.finish_upload` does.
+    """
+    async with units(now=now) as (session, actor):
+        await accept_proof(session, actor, instance_id, declared_size, limits)
+    pending = await record_pending_upload(
+        units.db,
+        actor,
+        instance_id=instance_id,
+        chat_id=units.user_id,
+        file_id=f"file-{uuid.uuid4().hex}",
+        filename=filename,
+        consumed_state_keys=[],
+        lease=limits.resume_after,
+        now=now,
+    )
+    try:
+        async with units(now=now) as (session, actor):
+            return await store_upload(session, actor, pending, data, storage, limits)
+    except IntrexError:
+        await drop_pending_upload(units.db, pending.id)  # refused: the person is told why
+        raise

@@ -5,26 +5,17 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from core.db.enums import AppRole, NotificationStatus, ObligationStatus
+from core.db.enums import OPEN_ALERT, AppRole, NotificationStatus, ObligationStatus
 from core.db.session import Database
 from core.notify.models import NotificationEvent
+from core.obligations.actions import complete_obligation, waive_obligation
 from core.obligations.clock import run_obligation_clock
 from core.obligations.recurrence import Recurrence
-from core.obligations.service import (
-    UNDELIVERED_STATUSES,
-    complete_obligation,
-    waive_obligation,
-)
 from core.tenancy.models import Tenant
-from tests.core.obligations.helpers import (
-    instances_of,
-    new_branch,
-    new_template,
-    new_tenant,
-    new_user,
-)
+from tests.companies import new_branch, new_tenant, person
+from tests.core.obligations.helpers import instances_of, new_template
 
 CREATED = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -143,26 +134,37 @@ async def test_catch_up_after_downtime_sends_the_current_level_only(private_db: 
     }
 
 
-async def test_completing_cancels_queued_reminders_and_continues_the_series(
+async def test_completing_resolves_its_alerts_and_continues_the_series(
     private_db: Database,
 ) -> None:
     db = private_db
     tenant = await new_tenant(db, "UTC")
     branch = await new_branch(db, tenant, "HQ")
-    operator = await new_user(db, tenant, AppRole.operator, [branch])
-    manager = await new_user(db, tenant, AppRole.branch_manager, [branch])
+    operator = await person(db, tenant, AppRole.operator, [branch])
+    manager = await person(db, tenant, AppRole.branch_manager, [branch])
     result = await new_template(db, tenant, anchor=date(2026, 1, 31), now=CREATED)
     await run_obligation_clock(db, now=at_noon_utc(date(2026, 1, 30)))
     await run_obligation_clock(db, now=at_noon_utc(date(2026, 2, 1)))
     first, second = (await instances_of(db, tenant, result.template.id))[:2]
-    queued = [e for e in await events(db, tenant) if str(first.id) in e.fingerprint]
+    reminders = [e for e in await events(db, tenant) if str(first.id) in e.fingerprint]
     # No route exists, so the outbox holds them undelivered (dead-lettered for want of one).
-    assert len(queued) == 2
-    assert all(e.status in UNDELIVERED_STATUSES for e in queued)
+    assert len(reminders) == 2
+    assert {e.status for e in reminders} == {NotificationStatus.dead_letter}
+    # One of them reached someone meanwhile: an alert delivered and not acknowledged is
+    # still open, and completing the obligation closes it too.
+    async with db.tenant_uow(tenant.id) as session:
+        await session.execute(
+            update(NotificationEvent)
+            .where(NotificationEvent.id == reminders[0].id)
+            .values(status=NotificationStatus.sent)
+        )
+    assert all(e.status in OPEN_ALERT for e in await events(db, tenant))
 
-    done = await complete_obligation(db, operator, first.id, now=at_noon_utc(date(2026, 2, 1)))
+    completed_at = at_noon_utc(date(2026, 2, 1))
+    async with operator(now=completed_at) as (session, actor):
+        done = await complete_obligation(session, actor, first.id, now=completed_at)
     assert done.obligation.status is ObligationStatus.completed
-    assert done.cancelled_reminders == 2
+    assert done.resolved_alerts == 2
     assert done.next_obligation is not None
     assert done.next_obligation.due_at == date(2026, 2, 28)
     statuses = {e.status for e in await events(db, tenant) if str(first.id) in e.fingerprint}
@@ -174,13 +176,19 @@ async def test_completing_cancels_queued_reminders_and_continues_the_series(
         for e in await events(db, tenant)
     )
 
-    await run_obligation_clock(db, now=at_noon_utc(date(2026, 2, 27)))
-    waived = await waive_obligation(
-        db, manager, second.id, "Branch closed for renovation", now=at_noon_utc(date(2026, 2, 27))
-    )
-    assert waived.cancelled_reminders >= 1
+    waived_at = at_noon_utc(date(2026, 2, 27))
+    await run_obligation_clock(db, now=waived_at)
+    async with manager(now=waived_at) as (session, actor):
+        waived = await waive_obligation(
+            session, actor, second.id, "Branch closed for renovation", now=waived_at
+        )
+    assert waived.resolved_alerts >= 1
     assert waived.next_obligation is not None
     assert waived.next_obligation.due_at == date(2026, 3, 31)
+    assert not any(
+        str(second.id) in e.fingerprint and e.status is not NotificationStatus.cancelled
+        for e in await events(db, tenant)
+    )
 
 
 async def test_replicas_ticking_together_send_each_reminder_once(private_db: Database) -> None:

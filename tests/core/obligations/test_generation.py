@@ -10,14 +10,9 @@ from core.db.session import Database
 from core.obligations.generation import generate_instances, run_obligation_generation
 from core.obligations.jurisdiction import jurisdiction_covers
 from core.obligations.recurrence import Recurrence
-from core.obligations.service import create_jurisdiction
-from tests.core.obligations.helpers import (
-    audit_count,
-    instances_of,
-    new_branch,
-    new_template,
-    new_tenant,
-)
+from core.obligations.templates import create_jurisdiction
+from tests.companies import new_branch, new_tenant
+from tests.core.obligations.helpers import audit_count, instances_of, new_template
 
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 TODAY = date(2026, 3, 10)

@@ -12,7 +12,8 @@ from core.errors import ErrorCode
 from core.obligations.importer import ImportRejectedError, import_obligations
 from core.obligations.models import ObligationInstance, ObligationTemplate
 from core.tenancy.models import Tenant
-from tests.core.obligations.helpers import audit_count, new_branch, new_tenant
+from tests.companies import company
+from tests.core.obligations.helpers import audit_count
 
 NOW = datetime(2026, 2, 1, 6, 0, tzinfo=UTC)
 HEADER = "branch_code,category,title,due_date,severity,recurrence\n"
@@ -34,10 +35,8 @@ async def counts(db: Database, tenant: Tenant) -> tuple[int, int]:
 
 @pytest.fixture
 async def tenant(db: Database) -> Tenant:
-    owner = await new_tenant(db)
-    await new_branch(db, owner, "DHK-01")
-    await new_branch(db, owner, "CTG-02")
-    return owner
+    """A company: branches DHK-01 and CTG-02."""
+    return (await company(db)).tenant
 
 
 async def test_bad_rows_import_nothing_and_are_named_by_line(db: Database, tenant: Tenant) -> None:
