@@ -3,7 +3,7 @@
 A refusal from core (`IntrexError`: a code and its parameters) is worded in the reader's
 language from the catalogue; anything else (a bug, a lost database connection) tells the
 person "something went wrong, try again" and goes to the log once, with its traceback
-(the engines hide SQL parameters, so no row data is logged). A button press is answered
+(a database error without its parameters or the driver's message, which may quote one). A button press is answered
 as a pop-up; if it was answered already, the words come as a message instead.
 """
 
@@ -15,6 +15,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, Update
 from aiogram.utils.i18n import gettext as _
+from sqlalchemy.exc import StatementError
 
 from bot.texts import POPUP_LIMIT, clip, e
 from core.errors import IntrexError
@@ -52,11 +53,27 @@ async def refused(
     await tell(bot, event.update, render_error(event.exception, locale, timezone))
 
 
+class DatabaseFailure(Exception):
+    """A database error as it is logged: the statement and the driver's error class, with
+    the original traceback, but none of the driver's message (it can quote a parameter)."""
+
+
+def loggable(error: BaseException) -> BaseException:
+    """`error` fit for the log: SQL errors lose their parameters and the driver's text."""
+    if isinstance(error, StatementError):
+        cause = type(error.orig).__name__ if error.orig is not None else type(error).__name__
+        clean = DatabaseFailure(f"{cause} in: {error.statement}")
+        clean.__traceback__ = error.__traceback__
+        return clean
+    return error
+
+
 async def crashed(event: ErrorEvent, bot: Bot) -> None:
+    error = loggable(event.exception)
     log.error(
         "update failed",
         update_id=event.update.update_id,
-        exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
+        exc_info=(type(error), error, error.__traceback__),
     )
     await tell(bot, event.update, _(SOMETHING_WENT_WRONG))
 

@@ -125,9 +125,10 @@ class Database:
     def __init__(self, url: str | URL, *, pool_size: int = 10) -> None:
         """`pool_size` connections for tenant work (as many again in bursts), half as many
         for the system path, whose statements are short: at most three times `pool_size`
-        connections in all."""
+        connections in all. Statement parameters are kept out of error messages (and so out
+        of every log line an exception makes): they are people's data."""
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size
+            url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
         )
         system_size = max(1, pool_size // 2)
         self.system_engine: AsyncEngine = create_async_engine(
@@ -135,6 +136,7 @@ class Database:
             pool_size=system_size,
             max_overflow=system_size,
             connect_args={"server_settings": {"role": SYSTEM_ROLE}},
+            hide_parameters=True,
         )
         _ping_when_idle(self.engine)
         _ping_when_idle(self.system_engine)
