@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from sqlalchemy import select
 
 from cli.database import answer_for_tenant, answer_from_database, open_target
 from cli.notify import connector_app, notify_app, route_app
@@ -15,12 +18,13 @@ from cli.output import JSON_OPTION, Reply, answer, emit, fail, refusals
 from cli.ssl import ssl_app
 from core.config import get_settings
 from core.crypto import generate_key, load_secret_box
-from core.db.migrate import migrate
+from core.db.migrate import ensure_schema, migrate
 from core.db.session import Database
+from core.db.target import DatabaseTarget
 from core.logging import configure_logging
 from core.notify.connectors import rotate_connector_secrets
 from core.tenancy import service as tenancy
-from core.tenancy.models import Tenant
+from core.tenancy.models import Tenant, User
 
 app = typer.Typer(
     name="intrex",
@@ -257,7 +261,7 @@ def run_command(
     """Start Intrex: the database (embedded without DATABASE_URL), bot, worker, HTTP server."""
     from cli.runtime import Services, run_services  # aiogram loads only for `run`
 
-    def announce(services: Services) -> None:
+    def announce(services: Services, step: str | None) -> None:
         skipped = "; ".join(f"{name}: {why}" for name, why in services.skipped.items())
         emit(
             as_json,
@@ -267,9 +271,11 @@ def run_command(
                 "started": services.started,
                 "skipped": services.skipped,
                 "http_port": services.http_port,
+                "next_step": step,
             },
             f"Intrex is up on {services.database}: {', '.join(services.started)}."
             + (f"\nNot started — {skipped}." if skipped else "")
+            + (f"\n{escape(step)}" if step else "")
             + "\nPress Ctrl-C to stop.",
         )
 
@@ -278,17 +284,51 @@ def run_command(
         settings = get_settings()
         configure_logging(settings)
         async with open_target(settings) as target:
+            await ensure_schema(target)  # once more in run_services: one cheap query then
+            step = await _next_step_in(target)
             await run_services(
                 settings,
                 target,
                 stop,
                 bot_wanted=not no_bot,
                 worker_wanted=not no_worker,
-                announce=announce,
+                announce=lambda services: announce(services, step),
             )
         return Reply()
 
     answer(as_json, work)
+
+
+FIRST_TENANT_STEP = (
+    "No tenant yet: create one with `intrex tenant create NAME --timezone Asia/Dhaka`, "
+    "then `intrex invite create --tenant NAME --role head_office_admin` "
+    "and open the link it prints in Telegram."
+)
+
+
+async def next_step(db: Database) -> str | None:
+    """What a new installation needs next: a tenant, then a first user; None once it has both."""
+    async with db.system_uow() as session:
+        names = list(await session.scalars(select(Tenant.name).order_by(Tenant.name).limit(2)))
+        someone = await session.scalar(select(User.id).limit(1))
+    if not names:
+        return FIRST_TENANT_STEP
+    if someone is not None:
+        return None
+    tenant = shlex.quote(names[0]) if len(names) == 1 else "NAME"
+    which = "" if len(names) == 1 else " (NAME: one of `intrex tenant list`)"
+    return (
+        f"No user yet: run `intrex invite create --tenant {tenant} --role head_office_admin`"
+        f"{which} and open the link it prints in Telegram."
+    )
+
+
+async def _next_step_in(target: DatabaseTarget) -> str | None:
+    db = Database(target.runtime_url, pool_size=1)
+    try:
+        return await next_step(db)
+    finally:
+        await db.dispose()
 
 
 def _stop_on_signals() -> asyncio.Event:
