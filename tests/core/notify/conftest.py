@@ -16,7 +16,7 @@ from core.notify.channels.base import Channel
 from core.notify.dispatcher import Dispatcher
 from core.notify.wiring import build_channels, close_channels
 from core.tenancy.models import Branch, Tenant
-from core.tenancy.service import create_branch, create_tenant
+from tests.companies import new_branch, new_tenant
 
 
 class Clock:
@@ -66,8 +66,8 @@ class World:
 
 @pytest.fixture
 async def world(private_db: Database) -> World:
-    tenant = await create_tenant(private_db, "Notify Co", "Asia/Dhaka")
-    branch = await create_branch(private_db, tenant, code="DHK-01", name="Dhaka")
+    tenant = await new_tenant(private_db, "Asia/Dhaka", name="Notify Co")
+    branch = await new_branch(private_db, tenant, "DHK-01", name="Dhaka")
     return World(private_db, tenant, branch)
 
 

@@ -17,12 +17,15 @@ from core.db.enums import (
     ObligationStatus,
     Severity,
 )
-from core.errors import PermissionDeniedError
-from core.notify.digest import digest_for, run_digest
+from core.digest.service import DigestSummary, digest_for, run_digest
+from core.errors import ErrorCode, PermissionDeniedError
+from core.i18n import texts_for
 from core.notify.dispatcher import Dispatcher
 from core.notify.models import NotificationEvent
+from core.notify.render import digest_lines
 from core.obligations.models import ObligationInstance, ObligationTemplate
 from core.tenancy.models import User
+from core.tenancy.scope import ActorUnits
 from tests.core.notify.conftest import Clock, World
 from tests.core.notify.test_channels import email_connector
 from tests.core.notify.test_escalation import add_user
@@ -84,17 +87,39 @@ async def test_digest_once_per_user_and_day_after_local_time(
     assert (await run_digest(world.db, settings, now=after_eight + timedelta(hours=3))).emitted == 0
 
     [event] = await digests(world)
-    assert event.payload_json["user_id"] == manager.id
-    assert "Overdue: 1" in event.payload_json["summary"]
-    assert "Due today: 1" in event.payload_json["summary"]
-    assert "Fire safety certificate — 2 day(s) overdue" in event.payload_json["summary"]
+    # The payload is data (counts, the most urgent items); each recipient's words are
+    # rendered from it when it is sent.
+    assert event.payload_json == {
+        "user_id": manager.user_id,
+        "today": "2026-11-26",
+        "overdue": 1,
+        "due_today": 1,
+        "due_this_week": 0,
+        "failing_domains": 0,
+        "expiring_domains": 0,
+        "top": [
+            {"title": "Fire safety certificate", "branch": "DHK-01", "due_date": "2026-11-24"},
+            {"title": "VAT return", "branch": "DHK-01", "due_date": "2026-11-26"},
+        ],
+    }
+    lines = digest_lines(texts_for("en"), event.payload_json)
+    assert "Overdue: 1" in lines
+    assert "Due today: 1" in lines
+    assert "• Fire safety certificate (DHK-01), overdue by 2 days" in lines
+    assert "• VAT return (DHK-01), due today" in lines
 
     dispatcher.clock = Clock()
     dispatcher.clock.now = after_eight
     assert (await dispatcher.run_once()).sent == 1
     [message] = smtp.mailbox.messages
-    assert message["To"] == manager.email
+    async with manager() as (_, actor):
+        assert message["To"] == actor.email
     assert message["Subject"] == "[Intrex low] Your Intrex digest for 26 Nov 2026"
+    parts = {part.get_content_type(): part.get_payload(decode=True) for part in message.walk()}
+    text = parts["text/plain"]
+    assert isinstance(text, bytes)
+    assert b"Overdue: 1" in text
+    assert "• Fire safety certificate (DHK-01), overdue by 2 days".encode() in text
 
     next_day = after_eight + timedelta(days=1)
     assert (await run_digest(world.db, settings, now=next_day)).emitted == 1
@@ -110,23 +135,34 @@ async def test_unreachable_user_digest_is_cancelled_not_dead(
     assert event.status is NotificationStatus.cancelled
 
 
+async def digest_of(units: ActorUnits, now: datetime) -> DigestSummary:
+    async with units(now=now) as (session, actor):
+        return await digest_for(session, actor)
+
+
 async def test_summary_respects_branch_scope(world: World) -> None:
     await add_obligation(world, "VAT return", date(2026, 11, 26), ObligationStatus.due_today)
     outsider = await add_user(world, AppRole.operator, branch=False)
     admin = await add_user(world, AppRole.head_office_admin, branch=False)
     morning = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
-    as_outsider = await digest_for(world.db, outsider, now=morning)
-    as_admin = await digest_for(world.db, admin, now=morning)
+    as_outsider = await digest_of(outsider, morning)
+    as_admin = await digest_of(admin, morning)
     async with world.db.tenant_uow(world.tenant.id) as session:
         total = await session.scalar(select(func.count()).select_from(ObligationInstance))
     assert total == 1
     assert not as_outsider.anything
+    assert digest_lines(texts_for("en"), as_outsider.as_payload()) == [
+        "Nothing overdue, nothing due this week, every certificate fine."
+    ]
+    assert as_admin.today == date(2026, 11, 26)
     assert as_admin.due_today == 1
+    assert [item.title for item in as_admin.top] == ["VAT return"]
 
 
 async def test_on_demand_digest_refuses_an_inactive_user(world: World) -> None:
     gone = await add_user(world, AppRole.operator, branch=True)
     async with world.db.tenant_uow(world.tenant.id) as session:
-        (await session.get_one(User, gone.id)).status = "disabled"
-    with pytest.raises(PermissionDeniedError, match="not active"):
-        await digest_for(world.db, gone)
+        (await session.get_one(User, gone.user_id)).status = "disabled"
+    with pytest.raises(PermissionDeniedError, match="not active") as refused:
+        await digest_of(gone, datetime.now(UTC))
+    assert refused.value.code is ErrorCode.account_inactive

@@ -14,37 +14,48 @@ from core.audit.models import ActivityLog
 from core.config import Settings
 from core.crypto import SecretBox
 from core.db.enums import AppRole, ConnectorType, NotificationStatus, Severity
-from core.errors import NotFoundError
-from core.notify.ack import acknowledge
+from core.errors import ErrorCode, NotFoundError, PermissionDeniedError
+from core.notify.ack import AckResult, acknowledge
+from core.notify.alerts import list_open_alerts
 from core.notify.channels.base import RenderedMessage
 from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.dispatcher import Dispatcher
 from core.notify.events import resolve_events
 from core.notify.models import Acknowledgement
 from core.notify.wiring import build_channels, close_channels
-from core.tenancy.models import Tenant, User, UserBranch
-from core.tenancy.service import create_branch
+from core.tenancy.models import Tenant
+from core.tenancy.scope import ActorUnits
+from tests.companies import new_branch, new_tenant, person
 from tests.core.notify.conftest import Clock, World
 from tests.core.notify.helpers import emit, event_of, route, steps_of, webhook
 from tests.core.notify.test_channels import email_connector
 from tests.peers import SmtpServer, WebhookReceiver
 
 
-async def add_user(world: World, role: AppRole, *, branch: bool, chat: int | None = None) -> User:
-    async with world.db.tenant_uow(world.tenant.id) as session:
-        user = User(
-            tenant_id=world.tenant.id,
-            role=role,
-            email=f"{uuid.uuid4().hex[:8]}@acme.example",
-            telegram_user_id=chat,
-        )
-        session.add(user)
-        await session.flush()
-        if branch:
-            session.add(
-                UserBranch(tenant_id=world.tenant.id, user_id=user.id, branch_id=world.branch.id)
-            )
-        return user
+async def add_user(
+    world: World,
+    role: AppRole,
+    *,
+    branch: bool,
+    chat: int | None = None,
+    name: str | None = None,
+) -> ActorUnits:
+    """A person of the world's tenant, of its branch or of none, with a Telegram chat or not."""
+    return await person(
+        world.db,
+        world.tenant,
+        role,
+        [world.branch] if branch else [],
+        name=name,
+        email=f"{uuid.uuid4().hex[:8]}@acme.example",
+        telegram_user_id=chat,
+    )
+
+
+async def ack(units: ActorUnits, event_id: uuid.UUID, note: str | None = None) -> AckResult:
+    """Acknowledge as the bot's button does: in the person's unit of work."""
+    async with units() as (session, actor):
+        return await acknowledge(session, actor, event_id, note)
 
 
 async def test_unacknowledged_alert_climbs_every_level(
@@ -96,10 +107,9 @@ async def test_acknowledging_stops_the_escalation(
     await dispatcher.run_once()
     assert (len(receiver.requests), len(smtp.mailbox.messages)) == (1, 1)
 
-    result = await acknowledge(
-        world.db, tenant_id=world.tenant.id, user_id=manager.id, event_id=event.id, note="on it"
-    )
+    result = await ack(manager, event.id, "on it")
     assert not result.already
+    assert result.event.status is NotificationStatus.acked
     clock.advance(minutes=60)
     assert (await dispatcher.run_once()).claimed == 0
     assert len(receiver.requests) == 1
@@ -111,38 +121,44 @@ async def test_acknowledging_stops_the_escalation(
 async def test_ack_is_idempotent_scoped_and_audited(
     world: World, box: SecretBox, receiver: WebhookReceiver, clock: Clock
 ) -> None:
-    manager = await add_user(world, AppRole.branch_manager, branch=True)
+    manager = await add_user(world, AppRole.branch_manager, branch=True, name="Rahim")
     admin = await add_user(world, AppRole.head_office_admin, branch=False)
-    elsewhere = await create_branch(world.db, world.tenant, code="CTG-01", name="Chattogram")
-    outsider = await add_user(world, AppRole.operator, branch=False)
-    async with world.db.tenant_uow(world.tenant.id) as session:
-        session.add(
-            UserBranch(tenant_id=world.tenant.id, user_id=outsider.id, branch_id=elsewhere.id)
-        )
+    elsewhere = await new_branch(world.db, world.tenant, "CTG-01", name="Chattogram")
+    outsider = await person(world.db, world.tenant, AppRole.operator, [elsewhere])
     event = await emit(world, clock.now)
     assert event is not None
 
-    with pytest.raises(NotFoundError, match="not yours to acknowledge"):
-        await acknowledge(
-            world.db, tenant_id=world.tenant.id, user_id=outsider.id, event_id=event.id
-        )
-    first = await acknowledge(
-        world.db, tenant_id=world.tenant.id, user_id=manager.id, event_id=event.id, note=" seen "
-    )
-    again = await acknowledge(
-        world.db, tenant_id=world.tenant.id, user_id=admin.id, event_id=event.id
-    )
+    async def open_alerts(units: ActorUnits) -> list[uuid.UUID]:
+        async with units() as (session, actor):
+            return [alert.event_id for alert in await list_open_alerts(session, actor)]
+
+    assert await open_alerts(manager) == [event.id]
+    assert await open_alerts(admin) == [event.id]
+    assert await open_alerts(outsider) == []
+    with pytest.raises(NotFoundError, match="not yours to acknowledge") as refused:
+        await ack(outsider, event.id)
+    assert refused.value.code is ErrorCode.alert_not_found
+    with pytest.raises(NotFoundError):
+        await ack(manager, uuid.uuid4())
+    first = await ack(manager, event.id, " seen ")
+    again = await ack(admin, event.id)
     assert not first.already
     assert again.already
     assert again.acknowledgement.id == first.acknowledgement.id
-    assert again.acknowledged_by.id == manager.id
+    assert again.acknowledged_by == "Rahim"
+    assert first.acknowledged_by == "Rahim"
     assert first.acknowledgement.ack_note == "seen"
+    assert await open_alerts(manager) == []
+    assert await open_alerts(admin) == []
 
-    other_tenant = Tenant(id=uuid.uuid4(), name="Elsewhere")
+    # Head office of another tenant does not see the event at all; a user id presented
+    # under another tenant is not found there, so the person is refused before anything.
+    other_tenant = await new_tenant(world.db, name="Elsewhere")
+    stranger = await person(world.db, other_tenant, AppRole.head_office_admin)
     with pytest.raises(NotFoundError):
-        await acknowledge(
-            world.db, tenant_id=other_tenant.id, user_id=manager.id, event_id=event.id
-        )
+        await ack(stranger, event.id)
+    with pytest.raises(PermissionDeniedError, match="not active"):
+        await ack(ActorUnits(world.db, other_tenant.id, manager.user_id), event.id)
     async with world.db.tenant_uow(world.tenant.id) as session:
         acks = list(await session.scalars(select(Acknowledgement)))
         logs = list(
@@ -152,9 +168,10 @@ async def test_ack_is_idempotent_scoped_and_audited(
         )
     assert len(acks) == 1
     assert len(logs) == 1
-    assert logs[0].user_id == manager.id
+    assert logs[0].user_id == manager.user_id
     assert logs[0].after_json is not None
     assert logs[0].after_json["status"] == "acked"
+    assert logs[0].after_json["ack_note"] == "seen"
 
 
 async def test_quiet_hours_hold_low_alerts_not_critical_ones(
@@ -218,7 +235,7 @@ async def test_telegram_routes_resolve_people_in_scope(
     assert (report.sent, report.dead) == (1, 1)
     assert [(chat, event_id) for chat, _, event_id in telegram.sent] == [(7001, event.id)]
     steps = await steps_of(world, event.id)
-    assert {s.recipient_ref for s in steps} >= {f"user:{manager.id}"}
+    assert {s.recipient_ref for s in steps} >= {f"user:{manager.user_id}"}
     dead = [s for s in steps if s.status is NotificationStatus.dead_letter]
     assert dead[0].last_error is not None
     assert "no linked Telegram account" in dead[0].last_error
@@ -253,3 +270,7 @@ async def test_a_cause_that_went_away_stops_the_escalation(
         NotificationStatus.sent,
         NotificationStatus.cancelled,
     ]
+    # An alert whose cause went away is no one's to acknowledge any more.
+    admin = await add_user(world, AppRole.head_office_admin, branch=False)
+    with pytest.raises(NotFoundError, match="not yours to acknowledge"):
+        await ack(admin, event.id)

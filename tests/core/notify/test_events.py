@@ -8,9 +8,10 @@ from sqlalchemy import func, select, update
 
 from core.db.enums import NotificationEventType, NotificationStatus, Severity
 from core.db.session import Database
-from core.notify.events import emit_event
+from core.notify.events import emit_event, resolve_events
 from core.notify.models import NotificationEvent
 from core.tenancy.models import Tenant
+from tests.companies import new_tenant
 
 
 async def _emit(db: Database, tenant: Tenant, fingerprint: str, *, once: bool = False) -> bool:
@@ -67,8 +68,47 @@ async def test_concurrent_emitters_make_one_event(db: Database, tenant: Tenant) 
 
 
 async def test_fingerprints_are_per_tenant(db: Database, tenant: Tenant) -> None:
-    from core.tenancy.service import create_tenant
-
-    other = await create_tenant(db, f"{tenant.name}-other", "UTC")
+    other = await new_tenant(db, "UTC")
     assert await _emit(db, tenant, "fp-shared")
     assert await _emit(db, other, "fp-shared")
+
+
+async def test_resolving_a_cause_closes_its_open_events_delivered_or_not(
+    db: Database, tenant: Tenant
+) -> None:
+    """Resolution ends every open event of the cause: waiting, delivered and unacknowledged,
+    or dead-lettered. An acknowledged one keeps its status, and other causes are left alone."""
+    statuses = {
+        "cause:1:queued": NotificationStatus.queued,
+        "cause:1:sent": NotificationStatus.sent,
+        "cause:1:dead": NotificationStatus.dead_letter,
+        "cause:1:acked": NotificationStatus.acked,
+        "cause:10:sent": NotificationStatus.sent,
+    }
+    for fingerprint, status in statuses.items():
+        assert await _emit(db, tenant, fingerprint)
+        async with db.tenant_uow(tenant.id) as session:
+            await session.execute(
+                update(NotificationEvent)
+                .where(NotificationEvent.fingerprint == fingerprint)
+                .values(status=status)
+            )
+    async with db.tenant_uow(tenant.id) as session:
+        closed = await resolve_events(session, tenant_id=tenant.id, fingerprint_prefix="cause:1:")
+    assert closed == 3
+    async with db.tenant_uow(tenant.id) as session:
+        rows = await session.execute(
+            select(NotificationEvent.fingerprint, NotificationEvent.status).where(
+                NotificationEvent.fingerprint.startswith("cause:")
+            )
+        )
+        after = {row.fingerprint: row.status for row in rows}
+    assert after == {
+        "cause:1:queued": NotificationStatus.cancelled,
+        "cause:1:sent": NotificationStatus.cancelled,
+        "cause:1:dead": NotificationStatus.cancelled,
+        "cause:1:acked": NotificationStatus.acked,
+        "cause:10:sent": NotificationStatus.sent,
+    }
+    async with db.tenant_uow(tenant.id) as session:
+        assert await resolve_events(session, tenant_id=tenant.id, fingerprint="cause:10:sent") == 1
