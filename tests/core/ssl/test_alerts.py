@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import select
 
 from core.config import Settings
-from core.db.enums import NotificationEventType, Severity, SslCheckStatus
+from core.db.enums import AppRole, NotificationEventType, Severity, SslCheckStatus
 from core.db.session import Database
 from core.notify.models import NotificationEvent
 from core.ssl.recording import expiry_threshold
 from core.ssl.service import add_domain, check_now
 from core.tenancy.models import Tenant
-from core.tenancy.service import create_branch
+from core.tenancy.scope import ActorUnits
+from tests.companies import new_branch, person
 from tests.core.ssl.conftest import RESOLVER
 from tests.core.ssl.pki import Issued, Pki, issue_leaf
 from tests.core.ssl.servers import LoopbackServers, TlsEndpoint
@@ -29,12 +30,19 @@ NAMES = "*.intrex.test"
 
 
 class Site:
-    """A registered domain whose server's certificate the test controls."""
+    """A registered domain whose server's certificate the test controls, registered and
+    checked by head office (`admin`)."""
 
     def __init__(
-        self, db: Database, tenant: Tenant, settings: Settings, pki: Pki, endpoint: TlsEndpoint
+        self,
+        db: Database,
+        tenant: Tenant,
+        admin: ActorUnits,
+        settings: Settings,
+        pki: Pki,
+        endpoint: TlsEndpoint,
     ) -> None:
-        self.db, self.tenant, self.settings, self.pki = db, tenant, settings, pki
+        self.db, self.tenant, self.admin, self.settings, self.pki = db, tenant, admin, settings, pki
         self.endpoint = endpoint
         self.target = f"site-{uuid.uuid4().hex[:8]}.intrex.test:{endpoint.port}"
 
@@ -46,18 +54,13 @@ class Site:
 
     async def add(self, branch_code: str | None = None) -> SslCheckStatus:
         added = await add_domain(
-            self.db,
-            self.tenant,
-            self.target,
-            branch_code,
-            settings=self.settings,
-            resolver=RESOLVER,
+            self.admin, self.target, branch_code, settings=self.settings, resolver=RESOLVER
         )
         return added.outcome.status
 
     async def check(self) -> SslCheckStatus:
         checked = await check_now(
-            self.db, self.tenant, self.target, settings=self.settings, resolver=RESOLVER
+            self.admin, self.target, settings=self.settings, resolver=RESOLVER
         )
         assert checked.result is not None, "a registered domain's check is recorded"
         return checked.outcome.status
@@ -73,11 +76,12 @@ class Site:
 
 
 @pytest.fixture
-def site(
+async def site(
     db: Database, tenant: Tenant, ssl_settings: Settings, pki: Pki, servers: LoopbackServers
 ) -> Site:
     endpoint = servers.tls(pki.server_context(pki.leaf(NAMES), pki.intermediate))
-    return Site(db, tenant, ssl_settings, pki, endpoint)
+    admin = await person(db, tenant, AppRole.head_office_admin)
+    return Site(db, tenant, admin, ssl_settings, pki, endpoint)
 
 
 def thresholds(events: list[NotificationEvent]) -> list[int]:
@@ -156,7 +160,7 @@ async def test_alternating_certificates_do_not_repeat(site: Site) -> None:
 async def test_failure_episodes_open_once_and_close_with_a_recovery_notice(
     site: Site, db: Database, tenant: Tenant
 ) -> None:
-    await create_branch(db, tenant, code="CTG-02", name="Chattogram")
+    await new_branch(db, tenant, "CTG-02", name="Chattogram")
     pki = site.pki
     assert await site.add("ctg-02") is SslCheckStatus.ok
     assert await site.events(NotificationEventType.ssl_failure) == []

@@ -17,7 +17,7 @@ from core.notify.models import NotificationEvent
 from core.ssl.models import Domain, SslCheckResult
 from core.ssl.scheduler import claim_due, lease_for, run_ssl_round
 from core.tenancy.models import Tenant
-from core.tenancy.service import create_tenant
+from tests.companies import new_tenant
 from tests.core.ssl.conftest import RESOLVER
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import LoopbackServers
@@ -29,7 +29,7 @@ def good_port(pki: Pki, servers: LoopbackServers) -> int:
 
 
 async def _tenant_with_domains(db: Database, count: int, port: int) -> Tenant:
-    tenant = await create_tenant(db, f"round-{uuid.uuid4().hex[:8]}")
+    tenant = await new_tenant(db, "UTC", name=f"round-{uuid.uuid4().hex[:8]}")
     async with db.tenant_uow(tenant.id) as session:
         session.add_all(
             Domain(tenant_id=tenant.id, hostname=f"d{n}-{tenant.name}.intrex.test", port=port)
