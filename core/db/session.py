@@ -41,8 +41,10 @@ SET_TENANT = select(func.set_config(TENANT_SETTING, bindparam("tenant_id", type_
 
 
 async def set_tenant(session: AsyncSession | AsyncConnection, tenant_id: uuid.UUID) -> None:
-    """Scope the current transaction to one tenant."""
-    await session.execute(SET_TENANT, {"tenant_id": str(tenant_id)})
+    """Scope the current transaction to one tenant (a Core statement on the connection: the
+    ORM session's execution path would cost more than the statement itself)."""
+    connection = await session.connection() if isinstance(session, AsyncSession) else session
+    await connection.execute(SET_TENANT, {"tenant_id": str(tenant_id)})
 
 
 PING_AFTER_IDLE_SECONDS = 0.5

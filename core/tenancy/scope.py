@@ -117,7 +117,9 @@ async def load_actor(
     Row-level security confines the lookup to the transaction's tenant, so a user id of
     another tenant is simply not found. An inactive user is refused.
     """
-    row = (await session.execute(ACTOR_QUERY, {"user_id": user_id, "now": utc_now(now)})).first()
+    connection = await session.connection() if isinstance(session, AsyncSession) else session
+    values = {"user_id": user_id, "now": utc_now(now)}
+    row = (await connection.execute(ACTOR_QUERY, values)).first()
     if row is None or row.status != "active":
         raise PermissionDeniedError(ErrorCode.account_inactive)
     role = AppRole(row.role)
