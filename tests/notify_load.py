@@ -15,7 +15,7 @@ from core.db.enums import ConnectorType
 from core.db.session import Database
 from core.notify.connectors import ConnectorSpec, add_connector
 from core.tenancy.models import Tenant
-from core.tenancy.service import create_tenant
+from tests.companies import new_tenant
 
 QUEUE_SQL = text(
     """
@@ -36,7 +36,7 @@ QUEUE_SQL = text(
 
 
 async def webhook_tenant(db: Database, box: SecretBox, url: str) -> tuple[Tenant, uuid.UUID]:
-    tenant = await create_tenant(db, f"load-{uuid.uuid4().hex[:8]}", "UTC")
+    tenant = await new_tenant(db, "UTC", name=f"load-{uuid.uuid4().hex[:8]}")
     spec = ConnectorSpec(
         type=ConnectorType.webhook, name="load", url=url, secret="load-test-secret-0123456789"
     )

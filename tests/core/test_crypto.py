@@ -14,7 +14,7 @@ from core.db.session import Database
 from core.errors import ConfigurationError
 from core.notify.connectors import rotate_connector_secrets
 from core.notify.models import Connector
-from core.tenancy.service import create_tenant
+from tests.companies import new_tenant
 
 SECRET = {"url": "https://hooks.example.com/x", "secret": "s3cr3t-hmac-key-Zq9"}
 
@@ -64,7 +64,7 @@ def test_keys_are_required_with_a_database_url() -> None:
 
 async def test_rotation_rewrites_every_row_under_the_first_key(private_db: Database) -> None:
     db = private_db
-    tenant = await create_tenant(db, "rotation", "UTC")
+    tenant = await new_tenant(db, "UTC", name="rotation")
     old, new = generate_key(), generate_key()
     async with db.tenant_uow(tenant.id) as session:
         for index in range(3):
@@ -89,7 +89,7 @@ async def test_rotation_rewrites_every_row_under_the_first_key(private_db: Datab
 
 async def test_rotation_is_all_or_nothing(private_db: Database) -> None:
     db = private_db
-    tenant = await create_tenant(db, "rotation", "UTC")
+    tenant = await new_tenant(db, "UTC", name="rotation")
     known, unknown, new = generate_key(), generate_key(), generate_key()
     async with db.tenant_uow(tenant.id) as session:
         session.add_all(

@@ -26,9 +26,9 @@ from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.models import NotificationDelivery, NotificationEvent, NotificationStep
 from core.notify.routes import add_route
 from core.obligations.recurrence import Recurrence
-from core.obligations.service import TemplateSpec, create_template
+from core.obligations.templates import TemplateSpec, create_template
 from core.ssl.models import Domain, SslCheckResult
-from core.tenancy.service import create_branch, create_tenant
+from tests.companies import new_branch, new_tenant
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import loopback_servers
 from tests.integration.workers import start, worker_env
@@ -71,8 +71,8 @@ async def test_two_workers_do_everything_exactly_once(
         ports = [
             servers.tls(pki.server_context(leaf, pki.intermediate)).port for _ in range(DOMAINS)
         ]
-        tenant = await create_tenant(db, "Scale Co", "UTC")
-        branch = await create_branch(db, tenant, code="HQ", name="HQ")
+        tenant = await new_tenant(db, "UTC", name="Scale Co")
+        branch = await new_branch(db, tenant, "HQ", name="HQ")
         async with db.tenant_uow(tenant.id) as session:
             session.add_all(
                 Domain(

@@ -15,11 +15,11 @@ from core.errors import ConflictError, ErrorCode, NotFoundError, ValidationError
 from core.tenancy.models import InviteCode, Tenant, User, UserBranch
 from core.tenancy.service import (
     TelegramIdentity,
-    create_branch,
     create_invite,
     hash_invite_code,
     redeem_invite,
 )
+from tests.companies import new_branch
 
 _next_telegram_id = iter(range(10_000_000, 20_000_000))
 
@@ -30,7 +30,7 @@ def identity() -> TelegramIdentity:
 
 @pytest.fixture
 async def branch_code(db: Database, tenant: Tenant) -> str:
-    branch = await create_branch(db, tenant, code="ctg-02", name="Chattogram")
+    branch = await new_branch(db, tenant, "ctg-02", name="Chattogram")
     return branch.code
 
 
