@@ -20,7 +20,7 @@ from bot.states import Flow
 from bot.texts import SEVERITY_MARK, e, fit_lines
 from core.errors import ErrorCode
 from core.i18n import Texts
-from core.notify.ack import AckResult, acknowledge
+from core.notify.ack import AckResult, acknowledge, acknowledgeable
 from core.notify.alerts import list_open_alerts
 from core.notify.render import headline
 from core.parsing import parse_id
@@ -97,9 +97,14 @@ async def ack(
 
 
 async def ask_for_note(
-    callback: CallbackQuery, callback_data: AlertButton, state: FSMContext
+    callback: CallbackQuery,
+    callback_data: AlertButton,
+    state: FSMContext,
+    session: AsyncSession,
+    actor: Actor,
 ) -> None:
     event_id: uuid.UUID = parse_id(callback_data.id, ErrorCode.alert_not_found)
+    await acknowledgeable(session, actor, event_id)
     data: dict[str, str | int] = {"event_id": event_id.hex}
     message = callback.message
     if (

@@ -41,6 +41,19 @@ class AckResult:
     """True when the alert had been acknowledged before (by this user or another)."""
 
 
+async def acknowledgeable(
+    session: AsyncSession, actor: Actor, event_id: uuid.UUID, *, lock: bool = False
+) -> NotificationEvent:
+    """The event if the actor may acknowledge it (before asking them for a note, too)."""
+    event = await session.get(NotificationEvent, event_id, with_for_update=lock)
+    if event is None:
+        raise NotFoundError(ErrorCode.alert_not_found)
+    reached = bool(await session.scalar(select(delivered_to(event.id, actor.user_id))))
+    if not policy.can_acknowledge(actor, event, delivered_to_actor=reached):
+        raise NotFoundError(ErrorCode.alert_not_found)
+    return event
+
+
 def clean_note(note: str | None) -> str | None:
     cleaned = (note or "").strip() or None
     if cleaned is not None and len(cleaned) > MAX_NOTE:
@@ -57,12 +70,7 @@ async def acknowledge(
     notify policy; anyone else is told the alert does not exist, so nothing leaks.
     """
     cleaned = clean_note(note)
-    event = await session.get(NotificationEvent, event_id, with_for_update=True)
-    if event is None:
-        raise NotFoundError(ErrorCode.alert_not_found)
-    reached = bool(await session.scalar(select(delivered_to(event.id, actor.user_id))))
-    if not policy.can_acknowledge(actor, event, delivered_to_actor=reached):
-        raise NotFoundError(ErrorCode.alert_not_found)
+    event = await acknowledgeable(session, actor, event_id, lock=True)
     existing = await session.scalar(
         select(Acknowledgement).where(Acknowledgement.notification_event_id == event.id)
     )
