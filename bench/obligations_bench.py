@@ -40,8 +40,8 @@ from core.db.roles import DEFAULT_RUNTIME_ROLE
 from core.db.session import Database
 from core.db.target import DatabaseTarget
 from core.obligations.clock import SWEEP_SQL, sweep_statuses
+from core.obligations.queries import open_obligations_page
 from core.obligations.schedule import tenant_today
-from core.obligations.service import open_obligations_page
 from core.obligations.views import Window
 
 TEMPLATES = 10
