@@ -26,7 +26,7 @@ from core.crypto import load_secret_box
 from core.db.migrate import ensure_schema
 from core.db.session import Database
 from core.db.target import DatabaseTarget
-from core.errors import ConfigurationError, IntrexError
+from core.errors import ConfigurationError, ErrorCode, IntrexError
 from core.metrics import REGISTRY
 from core.worker import Worker
 
@@ -166,7 +166,7 @@ async def run_services(
             await bot.session.close()
         await db.dispose()
     if failures:
-        raise IntrexError("stopped because a part failed: " + "; ".join(failures))
+        raise IntrexError(ErrorCode.part_failed, failures="; ".join(failures))
 
 
 def _stop_on_failure(stop: asyncio.Event, failures: list[str]) -> Any:
@@ -187,7 +187,7 @@ async def _start_webhook(
     app: web.Application, settings: Settings, dispatcher: Dispatcher, bot: Bot
 ) -> None:
     if not settings.webhook_base_url or settings.webhook_secret is None:
-        raise ConfigurationError("BOT_MODE=webhook needs WEBHOOK_BASE_URL and WEBHOOK_SECRET")
+        raise ConfigurationError(ErrorCode.webhook_mode_incomplete)
     secret = settings.webhook_secret.get_secret_value()
     SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(
         app, path=WEBHOOK_PATH

@@ -155,6 +155,8 @@ class ErrorCode(enum.StrEnum):
     schema_outdated = "database.schema_outdated"
     schema_missing = "database.schema_missing"
     migrations_missing = "database.migrations_missing"
+    webhook_mode_incomplete = "run.webhook_mode_incomplete"
+    part_failed = "run.part_failed"
 
 
 class ByteSize(int):

@@ -85,7 +85,9 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.role_unknown: N_(
         "Unknown role “{value}”: choose head_office_admin, branch_manager or operator."
     ),
-    ErrorCode.invite_branch_needed: N_("A {role} invite needs a branch: name its code."),
+    ErrorCode.invite_branch_needed: N_(
+        "An invite for the {role} role needs a branch: name its code."
+    ),
     ErrorCode.invite_invalid: N_(
         "This invite code is not valid. Check it, or ask your administrator for a new one."
     ),
@@ -109,7 +111,9 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
         "Quiet hours “{value}” must look like 22:00-07:00, or be off."
     ),
     ErrorCode.quiet_hours_empty: N_("Quiet hours must not start and end at the same time."),
-    ErrorCode.invite_branch_unwanted: N_("A {role} acts for every branch: leave out the branch."),
+    ErrorCode.invite_branch_unwanted: N_(
+        "Head office admins act for every branch: leave out the branch."
+    ),
     ErrorCode.invite_ttl_invalid: N_("An invite must be valid for some time."),
     ErrorCode.host_missing: N_("Give a host name, e.g. example.com or example.com:8443."),
     ErrorCode.host_is_url: N_(
@@ -235,6 +239,10 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
         "The database has no Intrex schema but this Intrex needs {head}: run `intrex migrate`."
     ),
     ErrorCode.migrations_missing: N_("The migrations are not found at {path}."),
+    ErrorCode.webhook_mode_incomplete: N_(
+        "BOT_MODE=webhook needs WEBHOOK_BASE_URL and WEBHOOK_SECRET"
+    ),
+    ErrorCode.part_failed: N_("Stopped because a part failed: {failures}"),
 }
 
 SOMETHING_WENT_WRONG = N_("Something went wrong on our side. Please try again in a moment.")

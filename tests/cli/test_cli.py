@@ -98,22 +98,28 @@ def test_full_admin_flow_with_json(server_env: dict[str, str], tmp_path: Path) -
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["tenant", "create", "Dup"], "a tenant named 'Dup' already exists"),
+        (["tenant", "create", "Dup"], "A tenant named “Dup” already exists."),
         (
             ["tenant", "create", "Z", "--timezone", "Mars/Olympus"],
-            "unknown time zone 'Mars/Olympus'",
+            "“Mars/Olympus” is not a known time zone",
         ),
-        (["branch", "create", "--tenant", "Nobody", "--code", "A1", "--name", "A"], "no tenant"),
+        (
+            ["branch", "create", "--tenant", "Nobody", "--code", "A1", "--name", "A"],
+            "No tenant “Nobody”.",
+        ),
         (
             ["branch", "create", "--tenant", "Dup", "--code", "HQ", "--name", "Again"],
             "already exists",
         ),
         (
             ["branch", "create", "--tenant", "Dup", "--code", "no spaces", "--name", "A"],
-            "not valid",
+            "is not a branch code",
         ),
-        (["invite", "create", "--tenant", "Dup", "--role", "king"], "unknown role 'king'"),
-        (["invite", "create", "--tenant", "Dup", "--role", "operator"], "acts for a branch"),
+        (["invite", "create", "--tenant", "Dup", "--role", "king"], "Unknown role “king”"),
+        (
+            ["invite", "create", "--tenant", "Dup", "--role", "operator"],
+            "An invite for the operator role needs a branch",
+        ),
     ],
 )
 def test_bad_input_gets_a_message_and_exit_1(

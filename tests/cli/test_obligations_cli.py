@@ -68,9 +68,9 @@ def test_bad_file_imports_nothing_and_names_the_lines(
     )
     human = run(["import", "obligations", str(csv_file), "--tenant", tenant_name], env, tmp_path)
     assert human.returncode == 1
-    assert "line 3: tenant" in human.stderr
-    assert "has no branch XXX-1" in human.stderr
-    assert "line 4: due_date 'tomorrow'" in human.stderr
+    assert "line 3: There is no branch XXX-1." in human.stderr
+    assert "There is no branch XXX-1" in human.stderr
+    assert "line 4: due_date “tomorrow”" in human.stderr
     assert "Traceback" not in human.stderr
 
     machine = run(
@@ -134,4 +134,4 @@ def test_import_dry_run_then_import_then_list(
         ["obligations", "list", "--tenant", tenant_name, "--status", "late"], env, tmp_path
     )
     assert bad_status.returncode == 1
-    assert "unknown status 'late'" in bad_status.stderr
+    assert "Unknown status “late”" in bad_status.stderr

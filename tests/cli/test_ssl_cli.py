@@ -142,11 +142,11 @@ def test_hosts_from_a_file_with_comments(sites: Sites, env: dict[str, str], tmp_
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["127.0.0.1:443"], "argument '127.0.0.1:443': '127.0.0.1' is an IP address"),
-        (["bad_host.example"], "argument 'bad_host.example': 'bad_host.example' is not a valid"),
+        (["127.0.0.1:443"], "argument '127.0.0.1:443': “127.0.0.1” is an IP address"),
+        (["bad_host.example"], "argument 'bad_host.example': “bad_host.example” is not a valid"),
         (
             ["example.com:99999"],
-            "argument 'example.com:99999': port 99999 in 'example.com:99999' is out of range",
+            "argument 'example.com:99999': Port 99999 in “example.com:99999” is out of range",
         ),
         ([], "give at least one HOST[:PORT]"),
         (["--file", "missing.txt"], "cannot read missing.txt"),
