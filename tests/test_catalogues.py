@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po
 
 from core.db.enums import Language
-from core.i18n import po_path, texts_for
+from core.i18n import texts_for
+from tests.catalogue import entries
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
@@ -38,19 +38,9 @@ def extracted() -> set[str]:
     return found
 
 
-def catalogue_entries(language: Language) -> dict[str, object]:
-    with po_path(language).open("rb") as source:
-        parsed = read_po(source)
-    return {
-        (m.id[0] if isinstance(m.id, tuple) else m.id): m
-        for m in parsed
-        if m.id
-    }
-
-
 def test_every_msgid_of_the_code_is_in_the_catalogue_and_nothing_else() -> None:
     in_code = extracted()
-    in_catalogue = set(catalogue_entries(Language.bn))
+    in_catalogue = {entry.msgid for entry in entries(Language.bn)}
     missing = sorted(in_code - in_catalogue)
     stale = sorted(in_catalogue - in_code)
     assert not missing, f"run tools/update_catalogues.sh and translate: {missing}"
@@ -60,14 +50,9 @@ def test_every_msgid_of_the_code_is_in_the_catalogue_and_nothing_else() -> None:
 
 def test_every_bengali_entry_is_translated_with_the_same_placeholders_and_tags() -> None:
     faults = []
-    for msgid, message in catalogue_entries(Language.bn).items():
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)  # type: ignore[attr-defined]
-        strings = (
-            message.string  # type: ignore[attr-defined]
-            if isinstance(message.string, tuple)  # type: ignore[attr-defined]
-            else (message.string,)  # type: ignore[attr-defined]
-        )
-        if message.fuzzy:  # type: ignore[attr-defined]
+    for entry in entries(Language.bn):
+        msgid, ids, strings = entry.msgid, entry.ids, entry.strings
+        if entry.fuzzy:
             faults.append(f"fuzzy: {msgid!r}")
         wanted = set(PLACEHOLDER.findall(" ".join(ids)))
         tags = sorted(TAG.findall(ids[0]))
@@ -150,8 +135,6 @@ def test_the_bot_writes_no_sentence_outside_the_catalogues() -> None:
 
 
 def test_the_sentence_check_can_fail() -> None:
-    tree = ast.parse(
-        'async def f(message):\n    await message.answer(f"Stored {name} for you")\n'
-    )
+    tree = ast.parse('async def f(message):\n    await message.answer(f"Stored {name} for you")\n')
     assert [text for _, text in _sentences(tree)] == ["Stored  for you"]
     assert list(_sentences(ast.parse('x = _("Stored {name} for you")'))) == []

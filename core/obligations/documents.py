@@ -39,7 +39,7 @@ from core.errors import ByteSize, ErrorCode, NotFoundError, ValidationError
 from core.obligations import policy
 from core.obligations.actions import locked_instance, refuse_closed, view_of
 from core.obligations.models import ObligationDocument, ObligationInstance, PendingUpload
-from core.obligations.views import DocumentView, ObligationView
+from core.obligations.views import DocumentView, ObligationView, document_view
 from core.storage import DocumentStorage
 from core.storage.base import digest
 from core.storage.mime import DOCX, HEIC, XLSX, detect_mime
@@ -219,18 +219,6 @@ class UploadResult:
     """True when this very file was already attached to the obligation (nothing new stored)."""
 
 
-def _document_view(document: ObligationDocument) -> DocumentView:
-    return DocumentView(
-        id=document.id,
-        filename=document.filename,
-        mime_type=document.mime_type,
-        size_bytes=document.size_bytes,
-        sha256=document.sha256,
-        uploaded_by_user_id=document.uploaded_by_user_id,
-        created_at=document.created_at,
-    )
-
-
 async def _existing(
     session: AsyncSession, instance_id: uuid.UUID, sha256: str
 ) -> ObligationDocument | None:
@@ -260,7 +248,7 @@ async def store_upload(
     if existing is not None:
         await session.execute(delete(PendingUpload).where(PendingUpload.id == pending.id))
         return UploadResult(
-            _document_view(existing), await view_of(session, actor, instance.id), duplicate=True
+            document_view(existing), await view_of(session, actor, instance.id), duplicate=True
         )
     await check_quota(session, actor, len(data), limits)
     stored = await storage.put(data)
@@ -295,7 +283,7 @@ async def store_upload(
         user_id=actor.user_id,
     )
     return UploadResult(
-        _document_view(document), await view_of(session, actor, instance.id), duplicate=False
+        document_view(document), await view_of(session, actor, instance.id), duplicate=False
     )
 
 
@@ -366,4 +354,4 @@ async def read_document(
     instance = await session.get(ObligationInstance, document.obligation_instance_id)
     if instance is None or not policy.can_view(actor, instance):
         raise NotFoundError(ErrorCode.document_not_found)
-    return _document_view(document), await storage.get(document.storage_key)
+    return document_view(document), await storage.get(document.storage_key)

@@ -24,11 +24,11 @@ from core.obligations import policy
 from core.obligations.models import ObligationDocument, ObligationInstance
 from core.obligations.schedule import tenant_today
 from core.obligations.views import (
-    DocumentView,
     ObligationDetails,
     ObligationPage,
     ObligationView,
     Window,
+    document_view,
     to_view,
     view_select,
 )
@@ -154,21 +154,7 @@ async def obligation_details(
         .where(ObligationDocument.obligation_instance_id == instance_id)
         .order_by(ObligationDocument.created_at)
     )
-    return ObligationDetails(
-        obligation=view,
-        documents=[
-            DocumentView(
-                id=d.id,
-                filename=d.filename,
-                mime_type=d.mime_type,
-                size_bytes=d.size_bytes,
-                sha256=d.sha256,
-                uploaded_by_user_id=d.uploaded_by_user_id,
-                created_at=d.created_at,
-            )
-            for d in documents
-        ],
-    )
+    return ObligationDetails(obligation=view, documents=[document_view(d) for d in documents])
 
 
 @dataclass(frozen=True)

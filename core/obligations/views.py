@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.db.enums import ObligationCategory, ObligationStatus, Severity
-from core.obligations.models import ObligationInstance, ObligationTemplate
+from core.obligations.models import ObligationDocument, ObligationInstance, ObligationTemplate
 from core.obligations.schedule import status_for
 from core.tenancy.models import Branch
 
@@ -144,6 +144,18 @@ class DocumentView:
     sha256: str
     uploaded_by_user_id: int | None
     created_at: datetime
+
+
+def document_view(document: ObligationDocument) -> DocumentView:
+    return DocumentView(
+        id=document.id,
+        filename=document.filename,
+        mime_type=document.mime_type,
+        size_bytes=document.size_bytes,
+        sha256=document.sha256,
+        uploaded_by_user_id=document.uploaded_by_user_id,
+        created_at=document.created_at,
+    )
 
 
 @dataclass(frozen=True)

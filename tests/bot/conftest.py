@@ -20,9 +20,16 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
 from bot.app import create_bot, create_dispatcher
+from bot.telegram import BotTelegramSender
 from core.config import Settings
-from core.db.enums import AppRole
+from core.crypto import SecretBox, generate_key
+from core.db.enums import AppRole, ConnectorType
 from core.db.session import Database
+from core.notify.connectors import ConnectorSpec, add_connector
+from core.notify.dispatcher import Dispatcher as NotifyDispatcher
+from core.notify.dispatcher import DispatchReport
+from core.notify.routes import add_route
+from core.notify.wiring import build_channels, close_channels
 from core.ssl.checker import StaticResolver
 from core.tenancy.models import Branch
 from core.tenancy.service import (
@@ -166,12 +173,12 @@ class Conversation:
         said = []
         for call in self.world.stub.calls:
             params = call.params
-            if call.method in ("sendMessage", "editMessageText"):
-                if int(params.get("chat_id", 0)) == self.telegram_id:
-                    said.append(str(params.get("text", "")))
-            elif call.method == "answerCallbackQuery" and params.get("text"):
-                if str(params.get("callback_query_id", "")) in self.pressed:
-                    said.append(str(params["text"]))
+            to_me = int(params.get("chat_id", 0)) == self.telegram_id
+            mine = str(params.get("callback_query_id", "")) in self.pressed
+            if call.method in ("sendMessage", "editMessageText") and to_me:
+                said.append(str(params.get("text", "")))
+            elif call.method == "answerCallbackQuery" and params.get("text") and mine:
+                said.append(str(params["text"]))
         return said
 
     def messages(self) -> list[dict[str, Any]]:
@@ -263,3 +270,35 @@ async def member(
         world.db, issued.code, TelegramIdentity(user_id=person.telegram_id, full_name=name)
     )
     return person
+
+
+async def telegram_alerts(
+    world: BotWorld, company: Company, *, event_type: str, severity_min: str
+) -> SecretBox:
+    """A telegram_bot connector and a route to the branch managers; returns the key box."""
+    box = SecretBox([generate_key()])
+    await add_connector(
+        world.db,
+        box,
+        company.tenant,
+        ConnectorSpec(type=ConnectorType.telegram_bot, name="tg"),
+        allow_private=False,
+    )
+    await add_route(
+        world.db,
+        company.tenant,
+        connector_name="tg",
+        event_type=event_type,
+        severity_min=severity_min,
+        recipient="role:branch_manager",
+    )
+    return box
+
+
+async def deliver(world: BotWorld, box: SecretBox) -> DispatchReport:
+    """One dispatcher batch through the real Telegram connector and the stand-in."""
+    channels = build_channels(world.settings, BotTelegramSender(world.bot))
+    try:
+        return await NotifyDispatcher(world.db, world.settings, box, channels).run_once()
+    finally:
+        await close_channels(channels)

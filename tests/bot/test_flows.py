@@ -7,27 +7,20 @@ import uuid
 from sqlalchemy import select
 
 from bot.callbacks import AlertButton, ObligationButton
-from bot.telegram import BotTelegramSender
-from core.crypto import SecretBox, generate_key
 from core.db.enums import (
     AppRole,
-    ConnectorType,
     NotificationEventType,
     NotificationStatus,
     ObligationStatus,
     Severity,
 )
-from core.notify.connectors import ConnectorSpec, add_connector
-from core.notify.dispatcher import Dispatcher
 from core.notify.events import emit_event
 from core.notify.models import Acknowledgement, NotificationEvent
-from core.notify.routes import add_route
-from core.notify.wiring import build_channels, close_channels
 from core.obligations.models import ObligationDocument, ObligationInstance
 from core.ssl.models import Domain
 from core.tenancy.models import User
 from core.tenancy.service import create_invite
-from tests.bot.conftest import BotWorld, Conversation, member
+from tests.bot.conftest import BotWorld, Conversation, deliver, member, telegram_alerts
 from tests.companies import PDF, company, obligation
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import LoopbackServers
@@ -130,22 +123,7 @@ async def test_waive_as_manager_refused_as_operator(world: BotWorld) -> None:
 async def test_ssl_alert_delivered_with_its_button_and_acknowledged(world: BotWorld) -> None:
     acme = await company(world.db, "Acme")
     manager = await member(world, acme, AppRole.branch_manager, acme.dhaka, "Mina")
-    box = SecretBox([generate_key()])
-    await add_connector(
-        world.db,
-        box,
-        acme.tenant,
-        ConnectorSpec(type=ConnectorType.telegram_bot, name="tg"),
-        allow_private=False,
-    )
-    await add_route(
-        world.db,
-        acme.tenant,
-        connector_name="tg",
-        event_type="ssl_failure",
-        severity_min="high",
-        recipient="role:branch_manager",
-    )
+    box = await telegram_alerts(world, acme, event_type="ssl_failure", severity_min="high")
     async with world.db.tenant_uow(acme.tenant.id) as session:
         event = await emit_event(
             session,
@@ -162,11 +140,7 @@ async def test_ssl_alert_delivered_with_its_button_and_acknowledged(world: BotWo
             branch_id=acme.dhaka.id,
         )
     assert event is not None
-    channels = build_channels(world.settings, BotTelegramSender(world.bot))
-    try:
-        report = await Dispatcher(world.db, world.settings, box, channels).run_once()
-    finally:
-        await close_channels(channels)
+    report = await deliver(world, box)
     assert report.sent == 1
     alert = manager.last_message()
     assert "Certificate check failed: shop.acme.example" in alert["text"]

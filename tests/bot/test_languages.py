@@ -14,21 +14,13 @@ import re
 import uuid
 from functools import cache
 
-from babel.messages.pofile import read_po
-
 from bot.callbacks import AlertButton, ObligationButton, ObligationPageButton
-from bot.telegram import BotTelegramSender
-from core.crypto import SecretBox, generate_key
-from core.db.enums import AppRole, ConnectorType, Language, NotificationEventType, Severity
-from core.i18n import po_path
-from core.notify.connectors import ConnectorSpec, add_connector
-from core.notify.dispatcher import Dispatcher
+from core.db.enums import AppRole, Language, NotificationEventType, Severity
 from core.notify.events import emit_event
-from core.notify.routes import add_route
-from core.notify.wiring import build_channels, close_channels
 from core.tenancy.models import User
 from core.tenancy.service import create_invite
-from tests.bot.conftest import BotWorld, Conversation, member
+from tests.bot.conftest import BotWorld, Conversation, deliver, member, telegram_alerts
+from tests.catalogue import entries
 from tests.companies import PDF, company, obligation
 
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}|<[^>]+>")
@@ -40,15 +32,9 @@ BENGALI_DIGIT = re.compile(r"[০-৯]")
 @cache
 def english_phrases() -> frozenset[str]:
     """Literal English fragments of every msgid, less those the translation keeps."""
-    with po_path(Language.bn).open("rb") as source:
-        catalogue = read_po(source)
     phrases: set[str] = set()
-    for message in catalogue:
-        if not message.id:
-            continue
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        translated = " ".join(strings)
+    for entry in entries(Language.bn):
+        ids, translated = entry.ids, " ".join(entry.strings)
         for msgid in ids:
             for fragment in PLACEHOLDER.split(msgid):
                 for line in fragment.split("\n"):
@@ -209,22 +195,7 @@ async def test_an_alert_is_written_in_each_recipients_language(world: BotWorld) 
     english = await member(world, acme, AppRole.branch_manager, acme.dhaka, "Mina")
     await bengali.send("/language")
     await bengali.press_labelled("বাংলা")
-    box = SecretBox([generate_key()])
-    await add_connector(
-        world.db,
-        box,
-        acme.tenant,
-        ConnectorSpec(type=ConnectorType.telegram_bot, name="tg"),
-        allow_private=False,
-    )
-    await add_route(
-        world.db,
-        acme.tenant,
-        connector_name="tg",
-        event_type="all",
-        severity_min="low",
-        recipient="role:branch_manager",
-    )
+    box = await telegram_alerts(world, acme, event_type="all", severity_min="low")
     async with world.db.tenant_uow(acme.tenant.id) as session:
         event = await emit_event(
             session,
@@ -242,11 +213,7 @@ async def test_an_alert_is_written_in_each_recipients_language(world: BotWorld) 
             branch_id=acme.dhaka.id,
         )
     assert event is not None
-    channels = build_channels(world.settings, BotTelegramSender(world.bot))
-    try:
-        report = await Dispatcher(world.db, world.settings, box, channels).run_once()
-    finally:
-        await close_channels(channels)
+    report = await deliver(world, box)
     assert report.sent == 2
     in_bengali, in_english = bengali.last_message(), english.last_message()
     assert "২৮ নভেম্বর ২০২৬" in in_bengali["text"]

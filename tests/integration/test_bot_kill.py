@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -23,13 +22,12 @@ from core.db.target import DatabaseTarget
 from core.obligations.models import ObligationDocument, PendingUpload
 from core.tenancy.service import TelegramIdentity, create_invite, redeem_invite
 from tests.companies import PDF, company, obligation
+from tests.integration.chat import press, send_document
 from tests.integration.workers import start, worker_env
-from tests.telegram_stub import BOT_ID, TelegramStub
+from tests.telegram_stub import TelegramStub
 from tests.waiting import eventually
 
 CHAT = 9_300_002
-PERSON = {"id": CHAT, "is_bot": False, "first_name": "Opu"}
-PRIVATE_CHAT = {"id": CHAT, "type": "private", "first_name": "Opu"}
 
 
 async def test_sigkill_mid_download_loses_nothing(
@@ -57,46 +55,13 @@ async def test_sigkill_mid_download_loses_nothing(
         process, status = await asyncio.to_thread(start, env, tmp_path / "first.log", "--no-worker")
         processes.append(process)
         assert "bot (polling)" in status["started"]
-        stub.push_update(
-            {
-                "callback_query": {
-                    "id": "press-1",
-                    "from": PERSON,
-                    "chat_instance": "ci",
-                    "data": ObligationButton(action="proof", id=fire.hex).pack(),
-                    "message": {
-                        "message_id": 1,
-                        "date": int(time.time()),
-                        "chat": PRIVATE_CHAT,
-                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Intrex"},
-                        "text": "Open obligations",
-                    },
-                }
-            }
-        )
+        press(stub, CHAT, ObligationButton(action="proof", id=fire.hex).pack())
 
         async def pressed() -> bool:
             return bool(stub.sent("answerCallbackQuery"))
 
         assert await eventually(pressed, 20)
-        stub.add_file("proof-1", PDF)
-        stub.push_update(
-            {
-                "message": {
-                    "message_id": 2,
-                    "date": int(time.time()),
-                    "chat": PRIVATE_CHAT,
-                    "from": PERSON,
-                    "document": {
-                        "file_id": "proof-1",
-                        "file_unique_id": "u-proof-1",
-                        "file_name": "drill.pdf",
-                        "mime_type": "application/pdf",
-                        "file_size": len(PDF),
-                    },
-                }
-            }
-        )
+        send_document(stub, CHAT, "proof-1", "drill.pdf", PDF)
         await asyncio.wait_for(stub.file_requested.wait(), 20)
         process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(process.wait, 20)

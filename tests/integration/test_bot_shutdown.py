@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,19 +20,12 @@ from core.db.target import DatabaseTarget
 from core.obligations.models import ObligationDocument
 from core.tenancy.service import TelegramIdentity, create_invite, redeem_invite
 from tests.companies import PDF, company, obligation
+from tests.integration.chat import press, send_document
 from tests.integration.workers import start, worker_env
-from tests.telegram_stub import BOT_ID, TelegramStub
+from tests.telegram_stub import TelegramStub
 from tests.waiting import eventually
 
 CHAT = 9_300_001
-
-
-def _from() -> dict[str, object]:
-    return {"id": CHAT, "is_bot": False, "first_name": "Opu"}
-
-
-def _chat() -> dict[str, object]:
-    return {"id": CHAT, "type": "private", "first_name": "Opu"}
 
 
 async def test_sigterm_mid_upload_lets_the_upload_land(
@@ -61,47 +53,14 @@ async def test_sigterm_mid_upload_lets_the_upload_land(
         process, status = await asyncio.to_thread(start, env, tmp_path / "bot.log", "--no-worker")
         assert "bot (polling)" in status["started"]
 
-        stub.push_update(
-            {
-                "callback_query": {
-                    "id": "press-1",
-                    "from": _from(),
-                    "chat_instance": "ci",
-                    "data": ObligationButton(action="proof", id=fire.hex).pack(),
-                    "message": {
-                        "message_id": 1,
-                        "date": int(time.time()),
-                        "chat": _chat(),
-                        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Intrex"},
-                        "text": "Open obligations",
-                    },
-                }
-            }
-        )
+        press(stub, CHAT, ObligationButton(action="proof", id=fire.hex).pack())
 
         async def pressed() -> bool:
             return bool(stub.sent("answerCallbackQuery"))
 
         assert await eventually(pressed, 20)
 
-        stub.add_file("proof-1", PDF)
-        stub.push_update(
-            {
-                "message": {
-                    "message_id": 2,
-                    "date": int(time.time()),
-                    "chat": _chat(),
-                    "from": _from(),
-                    "document": {
-                        "file_id": "proof-1",
-                        "file_unique_id": "u-proof-1",
-                        "file_name": "drill.pdf",
-                        "mime_type": "application/pdf",
-                        "file_size": len(PDF),
-                    },
-                }
-            }
-        )
+        send_document(stub, CHAT, "proof-1", "drill.pdf", PDF)
         await asyncio.wait_for(stub.file_requested.wait(), 20)
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.wait, 40)
