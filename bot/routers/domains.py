@@ -19,6 +19,7 @@ from core.errors import ErrorCode, ValidationError
 from core.i18n import Texts
 from core.i18n.labels import label
 from core.ssl.checker import CheckOutcome, Resolver
+from core.ssl.hosts import parse_host_port
 from core.ssl.service import add_domain, check_now, list_domains, remove_domain
 from core.tenancy.models import Tenant
 from core.tenancy.scope import Actor, ActorUnits
@@ -99,10 +100,11 @@ async def add(
     ssl_resolver: Resolver | None = None,
 ) -> None:
     parts = arguments(command, USAGE_ADD, 2)
-    await message.answer(_("Checking {target}…").format(target=e(parts[0])))
+    target = parse_host_port(parts[0])
+    await message.answer(_("Checking {target}…").format(target=e(target)))
     checked = await add_domain(
         units,
-        parts[0],
+        str(target),
         parts[1] if len(parts) == 2 else None,
         settings=settings,
         resolver=ssl_resolver,

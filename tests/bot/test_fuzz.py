@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from core.db.enums import AppRole
 from tests.bot.conftest import BotWorld, Conversation, member
 from tests.companies import company
+from tests.telegram_stub import parse_html, utf16_length
 
 COMMANDS = [
     "/start",
@@ -73,4 +74,5 @@ async def test_commands_survive_any_arguments(world: BotWorld, role: AppRole | N
             if call.method == "sendMessage" and int(call.params["chat_id"]) == person.telegram_id
         ]
         assert answered, f"no answer to {command} {args!r}"
-        assert all(len(str(call.params["text"])) <= 4096 for call in answered)
+        visible = [parse_html(str(call.params["text"])).text for call in answered]
+        assert all(utf16_length(text.strip()) <= 4096 for text in visible), (command, args)
