@@ -5,11 +5,10 @@ Per update, in this order:
    active user and their tenant by Telegram id, with the conversation state; it decides the
    reader's language (`locale`, and `texts` for formatting) and injects the settings, the
    database and the document storage (aiogram's workflow data).
-2. `LinkedOnlyMiddleware` (on feature routers): an unlinked chat learns how to get an
-   invite, and nothing else.
-3. `UnitOfWorkMiddleware` (inner, on feature routers): opens the tenant transaction, loads
-   the acting user once (`actor`, with role, branches, the tenant's today), hands the
-   handler `session` and `actor`, and commits after it (rolls back if it raises). A handler
+2. `UnitOfWorkMiddleware` (inner, on feature routers): an unlinked chat learns how to get
+   an invite, and nothing else; otherwise it opens the tenant transaction, loads the acting
+   user once (`actor`, with role, branches, the tenant's today), hands the handler
+   `connection`/`session` and `actor`, and commits after it (rolls back if it raises). A handler
    flagged `network` (a certificate check, a file download) gets `units` instead, to open
    a short unit of work per phase, so no transaction waits on the network.
 """
@@ -114,33 +113,28 @@ async def answer_not_linked(event: TelegramObject) -> None:
         await event.answer(_("This chat is not linked to Intrex."), show_alert=True)
 
 
-class LinkedOnlyMiddleware(BaseMiddleware):
-    """On feature routers: an unlinked chat learns how to get an invite, and nothing else."""
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if data.get("user") is not None:
-            return await handler(event, data)
-        await answer_not_linked(event)
-        return None
-
-
 class UnitOfWorkMiddleware(BaseMiddleware):
-    """The update's tenant transaction and its actor, for the handler that was chosen."""
+    """Linked chats only; then the update's tenant transaction and its actor, for the
+    handler that was chosen (`connection` for Core statements, `session` for the ORM: the
+    same transaction)."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user, tenant = data.get("user"), data.get("tenant")
+        if user is None or tenant is None:
+            await answer_not_linked(event)
+            return None
         db: Database = data["db"]
-        user, tenant = data["user"], data["tenant"]
         units = ActorUnits(db, tenant.id, user.id)
+        data["units"] = units
         if get_flag(data, NETWORK):
-            data["units"] = units
             return await handler(event, data)
-        async with db.tenant_uow(tenant.id) as session:
+        async with db.tenant_work(tenant.id) as (connection, session):
             try:
-                actor = await load_actor(session, user.id)
+                actor = await load_actor(connection, user.id)
             except PermissionDeniedError:
                 await answer_not_linked(event)
                 return None
-            data["session"], data["actor"], data["units"] = session, actor, units
+            data["connection"], data["session"], data["actor"] = connection, session, actor
             return await handler(event, data)
 
 
@@ -181,7 +175,6 @@ class InFlightMiddleware(BaseMiddleware):
 
 
 def guard(router: Any) -> None:
-    """A feature router's middlewares: linked chats only, then the unit of work."""
+    """A feature router's middleware: linked chats only, then the unit of work."""
     for observer in (router.message, router.callback_query):
-        observer.middleware(LinkedOnlyMiddleware())
         observer.middleware(UnitOfWorkMiddleware())

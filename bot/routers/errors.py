@@ -3,8 +3,9 @@
 A refusal from core (`IntrexError`: a code and its parameters) is worded in the reader's
 language from the catalogue; anything else (a bug, a lost database connection) tells the
 person "something went wrong, try again" and goes to the log once, with its traceback
-(a database error without its parameters or the driver's message, which may quote one). A button press is answered
-as a pop-up; if it was answered already, the words come as a message instead.
+(a database error without its parameters or the driver's message, which may quote one).
+A button press is answered as a pop-up; if it was answered already, the words come as a
+message instead.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.callbacks import DocumentButton, ObligationButton, ObligationPageButton
 from bot.keyboards import (
@@ -88,10 +88,10 @@ def page_text(page: ObligationPage, window: Window, actor: Actor, texts: Texts) 
 
 
 async def render_page(
-    session: AsyncSession, actor: Actor, texts: Texts, window: Window, page: int
+    connection: AsyncConnection, actor: Actor, texts: Texts, window: Window, page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     listing = await list_open_obligations(
-        session, actor, window=window, page=page, page_size=PAGE_SIZE
+        connection, actor, window=window, page=page, page_size=PAGE_SIZE
     )
     allowed = [
         (policy.can_complete(actor, item), policy.can_waive(actor, item)) for item in listing.items
@@ -103,22 +103,26 @@ async def render_page(
 
 
 async def obligations(
-    message: Message, command: CommandObject, session: AsyncSession, actor: Actor, texts: Texts
+    message: Message,
+    command: CommandObject,
+    connection: AsyncConnection,
+    actor: Actor,
+    texts: Texts,
 ) -> None:
     window = parse_window((command.args or "").strip() or None)
-    text, markup = await render_page(session, actor, texts, window, 0)
+    text, markup = await render_page(connection, actor, texts, window, 0)
     await message.answer(text, reply_markup=markup)
 
 
 async def obligations_page(
     callback: CallbackQuery,
     callback_data: ObligationPageButton,
-    session: AsyncSession,
+    connection: AsyncConnection,
     actor: Actor,
     texts: Texts,
 ) -> None:
     window = parse_window(callback_data.window)
-    text, markup = await render_page(session, actor, texts, window, callback_data.page)
+    text, markup = await render_page(connection, actor, texts, window, callback_data.page)
     await edit_or_answer(callback, text, markup)
     await callback.answer()
 

@@ -169,6 +169,27 @@ class Database:
             yield connection
 
     @asynccontextmanager
+    async def tenant_work(
+        self, tenant_id: uuid.UUID
+    ) -> AsyncIterator[tuple[AsyncConnection, AsyncSession]]:
+        """One tenant transaction offered both ways: its Core connection, for the statements
+        every update runs, and an ORM session on that same connection, for the services
+        that need one. The session joins the transaction and can neither commit nor end it
+        (it is flushed at the end); the transaction commits on success."""
+        connection, _ = await _first_statement_retried(
+            self.engine.connect, lambda fresh: set_tenant(fresh, tenant_id)
+        )
+        async with _committed(connection):
+            session = AsyncSession(
+                bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+            )
+            try:
+                yield connection, session
+                await session.flush()
+            finally:
+                await session.close()
+
+    @asynccontextmanager
     async def system_uow(self) -> AsyncIterator[AsyncSession]:
         """A transaction on the cross-tenant system path; commits on success."""
         async with self._system_sessions() as session, session.begin():

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.clock import utc_now
 from core.db.enums import OPEN_OBLIGATION, ObligationStatus
@@ -50,7 +50,7 @@ def _page_bounds(page: int, page_size: int) -> tuple[int, int]:
 
 
 async def list_open_obligations(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     actor: Actor,
     *,
     window: Window = Window.all,
@@ -72,7 +72,7 @@ async def list_open_obligations(
     statement, values = open_obligations_page(
         actor.tenant_id, actor.today, window, scope, offset, size + 1
     )
-    connection = await session.connection()
+    connection = await session.connection() if isinstance(session, AsyncSession) else session
     rows = await connection.execute(statement, values)
     items = [to_view(row, actor.today) for row in rows]
     return ObligationPage(items=items[:size], page=page, page_size=size, has_more=len(items) > size)
