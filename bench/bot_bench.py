@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -157,7 +156,7 @@ def floor_dispatcher(system: asyncpg.Pool, tenant: asyncpg.Pool, page_sql: str) 
             timezone=user["timezone"],
             language=user["language"],
         )
-        items = [to_view(SimpleNamespace(**item), actor.today) for item in rows]
+        items = [to_view(item, actor.today) for item in rows]
         page = ObligationPage(
             items=items[:PAGE_SIZE], page=0, page_size=PAGE_SIZE, has_more=len(items) > PAGE_SIZE
         )

@@ -116,7 +116,7 @@ async def answer_not_linked(event: TelegramObject) -> None:
 class UnitOfWorkMiddleware(BaseMiddleware):
     """Linked chats only; then the update's tenant transaction and its actor, for the
     handler that was chosen (`connection` for Core statements, `session` for the ORM: the
-    same transaction)."""
+    same transaction; the ORM session only for handlers that take one)."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user, tenant = data.get("user"), data.get("tenant")
@@ -128,13 +128,16 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         data["units"] = units
         if get_flag(data, NETWORK):
             return await handler(event, data)
-        async with db.tenant_work(tenant.id) as (connection, session):
+        wants_session = "session" in data["handler"].params
+        async with db.tenant_work(tenant.id, with_session=wants_session) as (connection, session):
             try:
                 actor = await load_actor(connection, user.id)
             except PermissionDeniedError:
                 await answer_not_linked(event)
                 return None
-            data["connection"], data["session"], data["actor"] = connection, session, actor
+            data["connection"], data["actor"] = connection, actor
+            if session is not None:
+                data["session"] = session
             return await handler(event, data)
 
 

@@ -73,12 +73,12 @@ async def load_chat_context(
 ) -> ChatContext:
     """The context of one update; `user` and `tenant` are detached copies, read-only for handlers.
 
-    Read as plain columns on a connection (no ORM session): the cheapest way to answer
-    the one question every update asks.
+    Read as plain columns on the driver (`Database.system_fetch`): the cheapest way to
+    answer the one question every update asks.
     """
     parameters = {"telegram_user_id": telegram_user_id, "state_keys": state_keys or [""]}
-    row = (await db.system_execute(CONTEXT_QUERY, parameters)).mappings().one()
-    states = row["states"] or {}
+    [row] = await db.system_fetch(CONTEXT_QUERY, parameters)
+    states = row["states"] or {}  # jsonb arrives decoded: the dialect sets asyncpg's codec
     return ChatContext(
         user=_build(User, USER_FIELDS, row, "user_"),
         tenant=_build(Tenant, TENANT_FIELDS, row, "tenant_"),

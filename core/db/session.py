@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.sql import Executable
 
+from core.db.driver import DISCONNECTED, fetch
 from core.db.roles import SYSTEM_ROLE
 
 TENANT_SETTING = "app.current_tenant"
@@ -170,16 +171,19 @@ class Database:
 
     @asynccontextmanager
     async def tenant_work(
-        self, tenant_id: uuid.UUID
-    ) -> AsyncIterator[tuple[AsyncConnection, AsyncSession]]:
+        self, tenant_id: uuid.UUID, *, with_session: bool = True
+    ) -> AsyncIterator[tuple[AsyncConnection, AsyncSession | None]]:
         """One tenant transaction offered both ways: its Core connection, for the statements
-        every update runs, and an ORM session on that same connection, for the services
-        that need one. The session joins the transaction and can neither commit nor end it
-        (it is flushed at the end); the transaction commits on success."""
+        every update runs, and (`with_session`) an ORM session on that same connection, for
+        the services that need one. The session joins the transaction and can neither commit
+        nor end it (it is flushed at the end); the transaction commits on success."""
         connection, _ = await _first_statement_retried(
             self.engine.connect, lambda fresh: set_tenant(fresh, tenant_id)
         )
         async with _committed(connection):
+            if not with_session:
+                yield connection, None
+                return
             session = AsyncSession(
                 bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
             )
@@ -210,6 +214,21 @@ class Database:
         connection, result = await _first_statement_retried(self._system_autocommit.connect, run)
         await connection.close()
         return result
+
+    async def system_fetch(
+        self, statement: Executable, parameters: dict[str, Any]
+    ) -> Sequence[Any]:
+        """`system_execute` on the driver (`core.db.driver`): one statement, no transaction,
+        rows as asyncpg Records. Retried once on a fresh connection if its connection turns
+        out to be dead."""
+        for attempt in (1, 2):
+            async with self.system_engine.connect() as connection:
+                try:
+                    return await fetch(connection, statement, parameters)
+                except DISCONNECTED:
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

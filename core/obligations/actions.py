@@ -50,7 +50,7 @@ class ActionResult:
 
 async def view_of(session: AsyncSession, actor: Actor, instance_id: uuid.UUID) -> ObligationView:
     row = (await session.execute(view_select().where(ObligationInstance.id == instance_id))).one()
-    return to_view(row, actor.today)
+    return to_view(row._mapping, actor.today)
 
 
 async def locked_instance(

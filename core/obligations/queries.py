@@ -17,6 +17,7 @@ from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.clock import utc_now
+from core.db.driver import fetch
 from core.db.enums import OPEN_OBLIGATION, ObligationStatus
 from core.db.session import Database
 from core.errors import ErrorCode, NotFoundError, ValidationError
@@ -73,7 +74,7 @@ async def list_open_obligations(
         actor.tenant_id, actor.today, window, scope, offset, size + 1
     )
     connection = await session.connection() if isinstance(session, AsyncSession) else session
-    rows = await connection.execute(statement, values)
+    rows = await fetch(connection, statement, values)
     items = [to_view(row, actor.today) for row in rows]
     return ObligationPage(items=items[:size], page=page, page_size=size, has_more=len(items) > size)
 
@@ -146,7 +147,7 @@ async def obligation_details(
 ) -> ObligationDetails:
     """One obligation in the actor's scope with its proof files; anything else is not found."""
     row = (await session.execute(view_select().where(ObligationInstance.id == instance_id))).first()
-    view = to_view(row, actor.today) if row is not None else None
+    view = to_view(row._mapping, actor.today) if row is not None else None
     if view is None or not policy.can_view(actor, view):
         raise NotFoundError(ErrorCode.obligation_not_found)
     documents = await session.scalars(
@@ -194,5 +195,5 @@ async def list_obligations_for_admin(
             .order_by(open_first, ObligationInstance.due_at, ObligationInstance.id)
             .limit(limit)
         )
-        items = [to_view(row, today) for row in rows]
+        items = [to_view(row._mapping, today) for row in rows]
     return AdminListing(items=items, total=int(total))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -101,29 +102,32 @@ def view_select() -> Any:
     )
 
 
-def to_view(row: Any, today: date) -> ObligationView:
-    stored = ObligationStatus(row.status)
+def to_view(row: Mapping[Any, Any], today: date) -> ObligationView:
+    """A view from a row of `view_select()` read by column name (an SQLAlchemy row's
+    `_mapping`, or an asyncpg Record from the driver path)."""
+    stored = ObligationStatus(row["status"])
+    due_at: date = row["due_at"]
     return ObligationView(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        branch_id=row.branch_id,
-        branch_code=row.branch_code,
-        branch_name=row.branch_name,
-        template_id=row.template_id,
-        title=row.title,
-        description=row.description,
-        category=ObligationCategory(row.category),
-        severity=Severity(row.severity),
-        recurrence=row.recurrence_type,
-        proof_required=bool(row.proof_required),
-        status=stored if not stored.is_open else status_for(row.due_at, today),
-        due_at=row.due_at,
-        days_left=(row.due_at - today).days,
-        completed_at=row.completed_at,
-        completed_by_user_id=row.completed_by_user_id,
-        waived_at=row.waived_at,
-        waived_by_user_id=row.waived_by_user_id,
-        waive_reason=row.waive_reason,
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        branch_id=row["branch_id"],
+        branch_code=row["branch_code"],
+        branch_name=row["branch_name"],
+        template_id=row["template_id"],
+        title=row["title"],
+        description=row["description"],
+        category=ObligationCategory(row["category"]),
+        severity=Severity(row["severity"]),
+        recurrence=row["recurrence_type"],
+        proof_required=bool(row["proof_required"]),
+        status=stored if not stored.is_open else status_for(due_at, today),
+        due_at=due_at,
+        days_left=(due_at - today).days,
+        completed_at=row["completed_at"],
+        completed_by_user_id=row["completed_by_user_id"],
+        waived_at=row["waived_at"],
+        waived_by_user_id=row["waived_by_user_id"],
+        waive_reason=row["waive_reason"],
     )
 
 

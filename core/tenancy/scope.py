@@ -19,6 +19,7 @@ from sqlalchemy import Date, DateTime, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.clock import utc_now
+from core.db.driver import fetch
 from core.db.enums import AppRole
 from core.db.session import Database
 from core.errors import ErrorCode, PermissionDeniedError
@@ -115,25 +116,26 @@ async def load_actor(
     """Reload the user in this (tenant-scoped) transaction: one statement.
 
     Row-level security confines the lookup to the transaction's tenant, so a user id of
-    another tenant is simply not found. An inactive user is refused.
+    another tenant is simply not found. An inactive user is refused. Run on the driver
+    (`core.db.driver`): every update that acts pays for it.
     """
     connection = await session.connection() if isinstance(session, AsyncSession) else session
-    values = {"user_id": user_id, "now": utc_now(now)}
-    row = (await connection.execute(ACTOR_QUERY, values)).first()
-    if row is None or row.status != "active":
+    rows = await fetch(connection, ACTOR_QUERY, {"user_id": user_id, "now": utc_now(now)})
+    row = rows[0] if rows else None
+    if row is None or row["status"] != "active":
         raise PermissionDeniedError(ErrorCode.account_inactive)
-    role = AppRole(row.role)
+    role = AppRole(row["role"])
     return Actor(
         user_id=user_id,
-        tenant_id=row.tenant_id,
+        tenant_id=row["tenant_id"],
         role=role,
-        branch_ids=scope_for(role, row.branch_ids),
-        today=row.today,
-        timezone=row.timezone,
-        full_name=row.full_name,
-        email=row.email,
-        language=row.language,
-        tenant_language=row.tenant_language,
+        branch_ids=scope_for(role, row["branch_ids"]),
+        today=row["today"],
+        timezone=row["timezone"],
+        full_name=row["full_name"],
+        email=row["email"],
+        language=row["language"],
+        tenant_language=row["tenant_language"],
     )
 
 
