@@ -25,14 +25,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 CURRENT_TENANT = "NULLIF(current_setting('app.current_tenant', true), '')::uuid"
-LANGUAGES = "language IN ('en', 'bn')"
+KNOWN_OR_NONE = "language IS NULL OR language IN ('en', 'bn')"
 
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("language", sa.String(length=5), nullable=True))
-    op.create_check_constraint(op.f("ck_users_language"), "users", f"language IS NULL OR {LANGUAGES}")
+    op.create_check_constraint(
+        op.f("ck_users_language"), "users", f"language IS NULL OR {LANGUAGES}"
+    )
     op.add_column("tenants", sa.Column("language", sa.String(length=5), nullable=True))
-    op.create_check_constraint(op.f("ck_tenants_language"), "tenants", f"language IS NULL OR {LANGUAGES}")
+    op.create_check_constraint(
+        op.f("ck_tenants_language"), "tenants", f"language IS NULL OR {LANGUAGES}"
+    )
 
     op.create_table(
         "pending_uploads",
@@ -78,9 +82,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pending_uploads")),
     )
     op.create_index(op.f("ix_pending_uploads_tenant_id"), "pending_uploads", ["tenant_id"])
-    op.create_index(
-        op.f("ix_pending_uploads_claimed_until"), "pending_uploads", ["claimed_until"]
-    )
+    op.create_index(op.f("ix_pending_uploads_claimed_until"), "pending_uploads", ["claimed_until"])
     op.execute("ALTER TABLE pending_uploads ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE pending_uploads FORCE ROW LEVEL SECURITY")
     op.execute(
@@ -104,9 +106,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_link_attempts")),
     )
-    op.create_index(
-        op.f("ix_link_attempts_chat_id"), "link_attempts", ["chat_id", "attempted_at"]
-    )
+    op.create_index(op.f("ix_link_attempts_chat_id"), "link_attempts", ["chat_id", "attempted_at"])
 
 
 def downgrade() -> None:
