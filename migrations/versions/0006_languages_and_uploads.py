@@ -30,13 +30,9 @@ KNOWN_OR_NONE = "language IS NULL OR language IN ('en', 'bn')"
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("language", sa.String(length=5), nullable=True))
-    op.create_check_constraint(
-        op.f("ck_users_language"), "users", f"language IS NULL OR {LANGUAGES}"
-    )
+    op.create_check_constraint(op.f("ck_users_language"), "users", KNOWN_OR_NONE)
     op.add_column("tenants", sa.Column("language", sa.String(length=5), nullable=True))
-    op.create_check_constraint(
-        op.f("ck_tenants_language"), "tenants", f"language IS NULL OR {LANGUAGES}"
-    )
+    op.create_check_constraint(op.f("ck_tenants_language"), "tenants", KNOWN_OR_NONE)
 
     op.create_table(
         "pending_uploads",
