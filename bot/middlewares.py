@@ -116,7 +116,9 @@ async def answer_not_linked(event: TelegramObject) -> None:
 class UnitOfWorkMiddleware(BaseMiddleware):
     """Linked chats only; then the update's tenant transaction and its actor, for the
     handler that was chosen (`connection` for Core statements, `session` for the ORM: the
-    same transaction; the ORM session only for handlers that take one)."""
+    same transaction; the ORM session only for handlers that take one). A handler that
+    takes `reads` gets a read-only transaction on the driver alone, the cheapest there is:
+    the page every `/obligations` shows."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user, tenant = data.get("user"), data.get("tenant")
@@ -128,6 +130,15 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         data["units"] = units
         if get_flag(data, NETWORK):
             return await handler(event, data)
+        if "reads" in data["handler"].params:
+            async with db.tenant_reads(tenant.id) as reads:
+                try:
+                    actor = await load_actor(reads, user.id)
+                except PermissionDeniedError:
+                    await answer_not_linked(event)
+                    return None
+                data["reads"], data["actor"] = reads, actor
+                return await handler(event, data)
         wants_session = "session" in data["handler"].params
         async with db.tenant_work(tenant.id, with_session=wants_session) as (connection, session):
             try:

@@ -13,7 +13,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import DocumentButton, ObligationButton, ObligationPageButton
 from bot.keyboards import (
@@ -27,6 +27,7 @@ from bot.replies import edit_or_answer
 from bot.states import Flow
 from bot.texts import STATUS_MARK, e, fit_lines
 from core.config import Settings
+from core.db.driver import DriverReads
 from core.errors import ErrorCode, IntrexError
 from core.i18n import N_, Texts
 from core.i18n.errors import render_error
@@ -88,10 +89,10 @@ def page_text(page: ObligationPage, window: Window, actor: Actor, texts: Texts) 
 
 
 async def render_page(
-    connection: AsyncConnection, actor: Actor, texts: Texts, window: Window, page: int
+    reads: DriverReads, actor: Actor, texts: Texts, window: Window, page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     listing = await list_open_obligations(
-        connection, actor, window=window, page=page, page_size=PAGE_SIZE
+        reads, actor, window=window, page=page, page_size=PAGE_SIZE
     )
     allowed = [
         (policy.can_complete(actor, item), policy.can_waive(actor, item)) for item in listing.items
@@ -105,24 +106,24 @@ async def render_page(
 async def obligations(
     message: Message,
     command: CommandObject,
-    connection: AsyncConnection,
+    reads: DriverReads,
     actor: Actor,
     texts: Texts,
 ) -> None:
     window = parse_window((command.args or "").strip() or None)
-    text, markup = await render_page(connection, actor, texts, window, 0)
+    text, markup = await render_page(reads, actor, texts, window, 0)
     await message.answer(text, reply_markup=markup)
 
 
 async def obligations_page(
     callback: CallbackQuery,
     callback_data: ObligationPageButton,
-    connection: AsyncConnection,
+    reads: DriverReads,
     actor: Actor,
     texts: Texts,
 ) -> None:
     window = parse_window(callback_data.window)
-    text, markup = await render_page(connection, actor, texts, window, callback_data.page)
+    text, markup = await render_page(reads, actor, texts, window, callback_data.page)
     await edit_or_answer(callback, text, markup)
     await callback.answer()
 

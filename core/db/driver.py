@@ -13,14 +13,17 @@ setting, so row-level security applies exactly as for any other statement.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import greenlet_spawn
 
 DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
@@ -65,3 +68,81 @@ DISCONNECTED = (
 )
 """The driver's ways of saying the connection is gone: SQLAlchemy never sees these, so the
 connection is invalidated here (it must not go back to the pool)."""
+
+
+async def fetch_pooled(
+    engine: AsyncEngine, statement: Executable, values: dict[str, Any]
+) -> Sequence[Any]:
+    """One statement outside any transaction (the driver's autocommit) on a connection of
+    `engine`'s pool; a dead connection is invalidated, never returned to the pool."""
+    pooled = await engine.raw_connection()
+    try:
+        sql, arguments = expanded(statement, values)
+        return list(await pooled.driver_connection.fetch(sql, *arguments))  # type: ignore[union-attr]
+    except DISCONNECTED:
+        pooled.invalidate()
+        raise
+    finally:
+        await greenlet_spawn(pooled.close)
+
+
+class DriverReads:
+    """A read-only tenant transaction held on the driver alone (see `tenant_reads`)."""
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    async def fetch(self, statement: Executable, values: dict[str, Any]) -> Sequence[Any]:
+        sql, arguments = expanded(statement, values)
+        return list(await self._driver.fetch(sql, *arguments))
+
+
+SET_TENANT_SQL = "SELECT set_config('app.current_tenant', $1, true)"
+
+
+@asynccontextmanager
+async def tenant_reads(engine: AsyncEngine, tenant_id: uuid.UUID) -> AsyncIterator[DriverReads]:
+    """A transaction scoped to one tenant (`set_config(..., true)`, row-level security on),
+    on a connection of `engine`'s pool, with no SQLAlchemy connection or session around it:
+    for the read-only pages every chat update asks for. A connection found dead at the
+    start (killed while it sat in the pool) is replaced once, as `Database.tenant_uow` does;
+    a dead connection is invalidated, never returned to the pool."""
+    for attempt in (1, 2):
+        pooled = await engine.raw_connection()
+        driver = pooled.driver_connection
+        assert driver is not None
+        try:
+            transaction = driver.transaction(readonly=True)
+            await transaction.start()
+            await driver.execute(SET_TENANT_SQL, str(tenant_id))
+        except DISCONNECTED:
+            pooled.invalidate()
+            await greenlet_spawn(pooled.close)
+            if attempt == 2:
+                raise
+            continue
+        break
+    try:
+        yield DriverReads(driver)
+    except BaseException as error:
+        if isinstance(error, DISCONNECTED):
+            pooled.invalidate()
+        else:
+            await transaction.rollback()
+        raise
+    else:
+        await transaction.commit()
+    finally:
+        await greenlet_spawn(pooled.close)
+
+
+async def rows_of(
+    source: AsyncSession | AsyncConnection | DriverReads,
+    statement: Executable,
+    values: dict[str, Any],
+) -> Sequence[Any]:
+    """`statement`'s rows on the driver, in whichever unit of work the caller holds."""
+    if isinstance(source, DriverReads):
+        return await source.fetch(statement, values)
+    connection = await source.connection() if isinstance(source, AsyncSession) else source
+    return await fetch(connection, statement, values)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import String, bindparam, event, func, select
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.sql import Executable
 
-from core.db.driver import DISCONNECTED, fetch
+from core.db.driver import DISCONNECTED, DriverReads, fetch_pooled, tenant_reads
 from core.db.roles import SYSTEM_ROLE
 
 TENANT_SETTING = "app.current_tenant"
@@ -193,6 +193,10 @@ class Database:
             finally:
                 await session.close()
 
+    def tenant_reads(self, tenant_id: uuid.UUID) -> AbstractAsyncContextManager[DriverReads]:
+        """A read-only tenant transaction on the driver alone (`core.db.driver`)."""
+        return tenant_reads(self.engine, tenant_id)
+
     @asynccontextmanager
     async def system_uow(self) -> AsyncIterator[AsyncSession]:
         """A transaction on the cross-tenant system path; commits on success."""
@@ -222,12 +226,11 @@ class Database:
         rows as asyncpg Records. Retried once on a fresh connection if its connection turns
         out to be dead."""
         for attempt in (1, 2):
-            async with self.system_engine.connect() as connection:
-                try:
-                    return await fetch(connection, statement, parameters)
-                except DISCONNECTED:
-                    if attempt == 2:
-                        raise
+            try:
+                return await fetch_pooled(self.system_engine, statement, parameters)
+            except DISCONNECTED:
+                if attempt == 2:
+                    raise
         raise AssertionError("unreachable")
 
     async def dispose(self) -> None:

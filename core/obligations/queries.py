@@ -17,7 +17,7 @@ from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.clock import utc_now
-from core.db.driver import fetch
+from core.db.driver import DriverReads, rows_of
 from core.db.enums import OPEN_OBLIGATION, ObligationStatus
 from core.db.session import Database
 from core.errors import ErrorCode, NotFoundError, ValidationError
@@ -51,7 +51,7 @@ def _page_bounds(page: int, page_size: int) -> tuple[int, int]:
 
 
 async def list_open_obligations(
-    session: AsyncSession | AsyncConnection,
+    session: AsyncSession | AsyncConnection | DriverReads,
     actor: Actor,
     *,
     window: Window = Window.all,
@@ -73,8 +73,7 @@ async def list_open_obligations(
     statement, values = open_obligations_page(
         actor.tenant_id, actor.today, window, scope, offset, size + 1
     )
-    connection = await session.connection() if isinstance(session, AsyncSession) else session
-    rows = await fetch(connection, statement, values)
+    rows = await rows_of(session, statement, values)
     items = [to_view(row, actor.today) for row in rows]
     return ObligationPage(items=items[:size], page=page, page_size=size, has_more=len(items) > size)
 

@@ -19,7 +19,7 @@ from sqlalchemy import Date, DateTime, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.clock import utc_now
-from core.db.driver import fetch
+from core.db.driver import DriverReads, rows_of
 from core.db.enums import AppRole
 from core.db.session import Database
 from core.errors import ErrorCode, PermissionDeniedError
@@ -111,7 +111,10 @@ ACTOR_QUERY = _actor_query()
 
 
 async def load_actor(
-    session: AsyncSession | AsyncConnection, user_id: int, *, now: datetime | None = None
+    session: AsyncSession | AsyncConnection | DriverReads,
+    user_id: int,
+    *,
+    now: datetime | None = None,
 ) -> Actor:
     """Reload the user in this (tenant-scoped) transaction: one statement.
 
@@ -119,8 +122,7 @@ async def load_actor(
     another tenant is simply not found. An inactive user is refused. Run on the driver
     (`core.db.driver`): every update that acts pays for it.
     """
-    connection = await session.connection() if isinstance(session, AsyncSession) else session
-    rows = await fetch(connection, ACTOR_QUERY, {"user_id": user_id, "now": utc_now(now)})
+    rows = await rows_of(session, ACTOR_QUERY, {"user_id": user_id, "now": utc_now(now)})
     row = rows[0] if rows else None
     if row is None or row["status"] != "active":
         raise PermissionDeniedError(ErrorCode.account_inactive)

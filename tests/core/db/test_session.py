@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import literal, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -61,6 +61,17 @@ async def test_connections_killed_in_the_pool_cost_no_unit_of_work(
         async with database.system_uow() as session:
             assert await session.scalar(text("SELECT 1")) == 1
         assert not (await _backend_pids(database)) & before
+        again = await _backend_pids(database)
+        async with admin.connect() as connection:
+            for pid in again:
+                await connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        await asyncio.sleep(pause)
+        [row] = await database.system_fetch(select(literal(1).label("one")), {})
+        assert row["one"] == 1
+        async with database.tenant_reads(uuid.uuid4()) as reads:
+            [row] = await reads.fetch(select(literal(2).label("two")), {})
+            assert row["two"] == 2
+        assert not (await _backend_pids(database)) & again
     finally:
         await database.dispose()
         await admin.dispose()
