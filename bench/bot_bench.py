@@ -338,7 +338,7 @@ def report(
         ratio = median_ratio(ours, memory)
         p95 = latency[ours][1]
         print(
-            f"{language}: /obligations is {ratio:.2f}x the same reply from memory, median of "
+            f"{language}: /obligations is {ratio:.3f}x the same reply from memory, median of "
             f"{len(rounds)} rounds (target ≥ 0.6: {'met' if ratio >= 0.6 else 'NOT met'}); "
             f"{median_ratio(ours, f'same reply, asyncpg {language}'):.2f}x the same reply "
             f"from hand-written asyncpg; {median_ratio(ours, echo):.2f}x echo; p95 "
