@@ -4,7 +4,16 @@ real `intrex run` polling it)."""
 from __future__ import annotations
 
 import time
+import uuid
+from pathlib import Path
 
+from core.crypto import generate_key
+from core.db.enums import AppRole
+from core.db.session import Database
+from core.db.target import DatabaseTarget
+from core.tenancy.service import TelegramIdentity, create_invite, redeem_invite
+from tests.companies import Company, company, obligation
+from tests.integration.workers import worker_env
 from tests.telegram_stub import BOT_ID, TelegramStub
 
 
@@ -56,4 +65,27 @@ def send_document(stub: TelegramStub, chat: int, file_id: str, name: str, conten
                 },
             }
         }
+    )
+
+
+async def fire_drill_for_an_operator(db: Database, chat: int) -> tuple[Company, uuid.UUID]:
+    """Acme, with an operator of DHK-01 linked to `chat`, and a fire drill needing proof."""
+    acme = await company(db, "Acme")
+    issued = await create_invite(db, acme.tenant, role=AppRole.operator, branch_code="DHK-01")
+    await redeem_invite(db, issued.code, TelegramIdentity(user_id=chat, full_name="Opu"))
+    fire = await obligation(db, acme, acme.dhaka, "Fire drill", due_in_days=0, proof=True)
+    return acme, fire
+
+
+def bot_env(
+    target: DatabaseTarget, stub: TelegramStub, data_dir: Path, **extra: str
+) -> dict[str, str]:
+    """A bot process's environment, pointed at the stand-in."""
+    return worker_env(
+        target,
+        generate_key(),
+        BOT_TOKEN="123456:TEST-TOKEN-not-real",
+        TELEGRAM_API_URL=stub.base_url,
+        DATA_DIR=str(data_dir),
+        **extra,
     )

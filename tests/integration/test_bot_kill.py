@@ -15,15 +15,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.callbacks import ObligationButton
-from core.crypto import generate_key
-from core.db.enums import AppRole
 from core.db.session import Database
 from core.db.target import DatabaseTarget
 from core.obligations.models import ObligationDocument, PendingUpload
-from core.tenancy.service import TelegramIdentity, create_invite, redeem_invite
-from tests.companies import PDF, company, obligation
-from tests.integration.chat import press, send_document
-from tests.integration.workers import start, worker_env
+from tests.companies import PDF
+from tests.integration.chat import bot_env, fire_drill_for_an_operator, press, send_document
+from tests.integration.workers import start
 from tests.telegram_stub import TelegramStub
 from tests.waiting import eventually
 
@@ -38,20 +35,8 @@ async def test_sigkill_mid_download_loses_nothing(
     await stub.start()
     processes = []
     try:
-        acme = await company(db, "Acme")
-        issued = await create_invite(
-            db, acme.tenant, role=AppRole.operator, branch_code=acme.dhaka.code
-        )
-        await redeem_invite(db, issued.code, TelegramIdentity(user_id=CHAT, full_name="Opu"))
-        fire = await obligation(db, acme, acme.dhaka, "Fire drill", due_in_days=0, proof=True)
-        env = worker_env(
-            target,
-            generate_key(),
-            BOT_TOKEN="123456:TEST-TOKEN-not-real",
-            TELEGRAM_API_URL=stub.base_url,
-            DATA_DIR=str(tmp_path / "data"),
-            UPLOAD_RESUME_SECONDS="2",
-        )
+        acme, fire = await fire_drill_for_an_operator(db, CHAT)
+        env = bot_env(target, stub, tmp_path / "data", UPLOAD_RESUME_SECONDS="2")
         process, status = await asyncio.to_thread(start, env, tmp_path / "first.log", "--no-worker")
         processes.append(process)
         assert "bot (polling)" in status["started"]
