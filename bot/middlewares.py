@@ -26,10 +26,12 @@ from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.types import User as TelegramUser
 from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import PostgresStorage
 from core.chat.context import load_chat_context
 from core.config import Settings
+from core.db.driver import DriverReads
 from core.db.session import Database
 from core.errors import PermissionDeniedError
 from core.i18n import choose_language, texts_for
@@ -132,24 +134,31 @@ class UnitOfWorkMiddleware(BaseMiddleware):
             return await handler(event, data)
         if "reads" in data["handler"].params:
             async with db.tenant_reads(tenant.id) as reads:
-                try:
-                    actor = await load_actor(reads, user.id)
-                except PermissionDeniedError:
-                    await answer_not_linked(event)
-                    return None
-                data["reads"], data["actor"] = reads, actor
-                return await handler(event, data)
-        wants_session = "session" in data["handler"].params
-        async with db.tenant_work(tenant.id, with_session=wants_session) as (connection, session):
-            try:
-                actor = await load_actor(connection, user.id)
-            except PermissionDeniedError:
-                await answer_not_linked(event)
-                return None
-            data["connection"], data["actor"] = connection, actor
-            if session is not None:
-                data["session"] = session
-            return await handler(event, data)
+                return await self._act(handler, event, data, reads, reads=reads)
+        if "session" not in data["handler"].params:
+            async with db.tenant_connection(tenant.id) as connection:
+                return await self._act(handler, event, data, connection, connection=connection)
+        async with db.tenant_work(tenant.id) as (connection, session):
+            return await self._act(
+                handler, event, data, connection, connection=connection, session=session
+            )
+
+    @staticmethod
+    async def _act(
+        handler: Handler,
+        event: TelegramObject,
+        data: dict[str, Any],
+        source: AsyncConnection | DriverReads,
+        **work: Any,
+    ) -> Any:
+        """Load the actor in the unit of work just opened, then run the handler in it."""
+        try:
+            actor = await load_actor(source, data["user"].id)
+        except PermissionDeniedError:
+            await answer_not_linked(event)
+            return None
+        data.update(work, actor=actor)
+        return await handler(event, data)
 
 
 class InFlightMiddleware(BaseMiddleware):

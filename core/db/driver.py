@@ -13,9 +13,7 @@ setting, so row-level security applies exactly as for any other statement.
 from __future__ import annotations
 
 import functools
-import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -42,20 +40,20 @@ def expanded(statement: Executable, values: dict[str, Any]) -> tuple[str, list[A
     return state.statement, [state.parameters[name] for name in order]
 
 
-async def driver_connection(connection: AsyncConnection) -> Any:
-    """The asyncpg connection under `connection` (in its transaction, if it has one)."""
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
+async def fetch_on(driver: Any, statement: Executable, values: dict[str, Any]) -> Sequence[Any]:
+    """The rows (asyncpg Records: read by column name) of `statement` for `values`, on the
+    asyncpg connection `driver`."""
+    sql, arguments = expanded(statement, values)
+    return list(await driver.fetch(sql, *arguments))
 
 
 async def fetch(
     connection: AsyncConnection, statement: Executable, values: dict[str, Any]
 ) -> Sequence[Any]:
-    """The rows (asyncpg Records: read by column name) of `statement` for `values`."""
-    sql, arguments = expanded(statement, values)
-    driver = await driver_connection(connection)
+    """`fetch_on` the asyncpg connection under `connection`, in its transaction."""
+    raw = await connection.get_raw_connection()
     try:
-        return list(await driver.fetch(sql, *arguments))
+        return await fetch_on(raw.driver_connection, statement, values)
     except DISCONNECTED:
         await connection.invalidate()
         raise
@@ -77,8 +75,7 @@ async def fetch_pooled(
     `engine`'s pool; a dead connection is invalidated, never returned to the pool."""
     pooled = await engine.raw_connection()
     try:
-        sql, arguments = expanded(statement, values)
-        return list(await pooled.driver_connection.fetch(sql, *arguments))  # type: ignore[union-attr]
+        return await fetch_on(pooled.driver_connection, statement, values)
     except DISCONNECTED:
         pooled.invalidate()
         raise
@@ -87,53 +84,13 @@ async def fetch_pooled(
 
 
 class DriverReads:
-    """A read-only tenant transaction held on the driver alone (see `tenant_reads`)."""
+    """A read-only tenant transaction held on the driver alone (`Database.tenant_reads`)."""
 
     def __init__(self, driver: Any) -> None:
         self._driver = driver
 
     async def fetch(self, statement: Executable, values: dict[str, Any]) -> Sequence[Any]:
-        sql, arguments = expanded(statement, values)
-        return list(await self._driver.fetch(sql, *arguments))
-
-
-SET_TENANT_SQL = "SELECT set_config('app.current_tenant', $1, true)"
-
-
-@asynccontextmanager
-async def tenant_reads(engine: AsyncEngine, tenant_id: uuid.UUID) -> AsyncIterator[DriverReads]:
-    """A transaction scoped to one tenant (`set_config(..., true)`, row-level security on),
-    on a connection of `engine`'s pool, with no SQLAlchemy connection or session around it:
-    for the read-only pages every chat update asks for. A connection found dead at the
-    start (killed while it sat in the pool) is replaced once, as `Database.tenant_uow` does;
-    a dead connection is invalidated, never returned to the pool."""
-    for attempt in (1, 2):
-        pooled = await engine.raw_connection()
-        driver = pooled.driver_connection
-        assert driver is not None
-        try:
-            transaction = driver.transaction(readonly=True)
-            await transaction.start()
-            await driver.execute(SET_TENANT_SQL, str(tenant_id))
-        except DISCONNECTED:
-            pooled.invalidate()
-            await greenlet_spawn(pooled.close)
-            if attempt == 2:
-                raise
-            continue
-        break
-    try:
-        yield DriverReads(driver)
-    except BaseException as error:
-        if isinstance(error, DISCONNECTED):
-            pooled.invalidate()
-        else:
-            await transaction.rollback()
-        raise
-    else:
-        await transaction.commit()
-    finally:
-        await greenlet_spawn(pooled.close)
+        return await fetch_on(self._driver, statement, values)
 
 
 async def rows_of(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import String, bindparam, event, func, select
@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.sql import Executable
+from sqlalchemy.util import greenlet_spawn
 
-from core.db.driver import DISCONNECTED, DriverReads, fetch_pooled, tenant_reads
+from core.db.driver import DISCONNECTED, DriverReads, fetch_on, fetch_pooled
 from core.db.roles import SYSTEM_ROLE
 
 TENANT_SETTING = "app.current_tenant"
@@ -171,19 +172,13 @@ class Database:
 
     @asynccontextmanager
     async def tenant_work(
-        self, tenant_id: uuid.UUID, *, with_session: bool = True
-    ) -> AsyncIterator[tuple[AsyncConnection, AsyncSession | None]]:
-        """One tenant transaction offered both ways: its Core connection, for the statements
-        every update runs, and (`with_session`) an ORM session on that same connection, for
-        the services that need one. The session joins the transaction and can neither commit
-        nor end it (it is flushed at the end); the transaction commits on success."""
-        connection, _ = await _first_statement_retried(
-            self.engine.connect, lambda fresh: set_tenant(fresh, tenant_id)
-        )
-        async with _committed(connection):
-            if not with_session:
-                yield connection, None
-                return
+        self, tenant_id: uuid.UUID
+    ) -> AsyncIterator[tuple[AsyncConnection, AsyncSession]]:
+        """`tenant_connection` offered both ways: its Core connection, for the statements
+        every update runs, and an ORM session on that same connection, for the services
+        that need one. The session joins the transaction and can neither commit nor end it
+        (it is flushed at the end); the transaction commits on success."""
+        async with self.tenant_connection(tenant_id) as connection:
             session = AsyncSession(
                 bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
             )
@@ -193,9 +188,39 @@ class Database:
             finally:
                 await session.close()
 
-    def tenant_reads(self, tenant_id: uuid.UUID) -> AbstractAsyncContextManager[DriverReads]:
-        """A read-only tenant transaction on the driver alone (`core.db.driver`)."""
-        return tenant_reads(self.engine, tenant_id)
+    @asynccontextmanager
+    async def tenant_reads(self, tenant_id: uuid.UUID) -> AsyncIterator[DriverReads]:
+        """A read-only transaction scoped to one tenant (the same `SET_TENANT`, row-level
+        security on) on a connection of the tenant pool, with no SQLAlchemy connection or
+        session around it (`core.db.driver`): for the pages every chat update asks for.
+        A connection found dead at the start is replaced once, as for `tenant_uow`; a dead
+        connection is invalidated, never returned to the pool."""
+        for attempt in (1, 2):
+            pooled = await self.engine.raw_connection()
+            driver = pooled.driver_connection
+            try:
+                transaction = driver.transaction(readonly=True)  # type: ignore[union-attr]
+                await transaction.start()
+                await fetch_on(driver, SET_TENANT, {"tenant_id": str(tenant_id)})
+            except DISCONNECTED:
+                pooled.invalidate()
+                await greenlet_spawn(pooled.close)
+                if attempt == 2:
+                    raise
+                continue
+            break
+        try:
+            yield DriverReads(driver)
+        except BaseException as error:
+            if isinstance(error, DISCONNECTED):
+                pooled.invalidate()
+            else:
+                await transaction.rollback()
+            raise
+        else:
+            await transaction.commit()
+        finally:
+            await greenlet_spawn(pooled.close)
 
     @asynccontextmanager
     async def system_uow(self) -> AsyncIterator[AsyncSession]:
