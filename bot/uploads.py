@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -83,24 +84,33 @@ class TelegramFiles:
         return bytes(received)
 
 
+@dataclass(frozen=True)
+class Stored:
+    result: UploadResult
+    may_complete: bool
+    """Asked of the policy in the transaction that stored the file: offer "Complete now"?"""
+
+
 async def finish_upload(
     units: ActorUnits,
     pending: PendingFile,
     files: TelegramFiles,
     storage: DocumentStorage,
     limits: UploadLimits,
-) -> UploadResult:
+) -> Stored:
     """Download, then store in a new unit of work; a refusal forgets the pending file."""
     try:
         data = await files.fetch(pending.file_id, limits.max_bytes)
         async with units() as (session, actor):
-            return await store_upload(session, actor, pending, data, storage, limits)
+            result = await store_upload(session, actor, pending, data, storage, limits)
+            return Stored(result, policy.can_complete(actor, result.obligation))
     except IntrexError:
         await drop_pending_upload(units.db, pending.id)
         raise
 
 
-def stored_text(result: UploadResult) -> str:
+def stored_text(stored: Stored) -> str:
+    result = stored.result
     kind = ALLOWED_TYPES[result.document.mime_type]
     if result.duplicate:
         return _("📎 This file is already attached to <b>{title}</b> (as “{name}”).").format(
@@ -150,7 +160,7 @@ class PendingUploads:
             await drop_pending_upload(self.db, pending.id)
             return 1
         try:
-            result = await finish_upload(units, pending, self.files, self.storage, self.limits)
+            stored = await finish_upload(units, pending, self.files, self.storage, self.limits)
         except DownloadUnavailableError:
             if pending.attempts < MAX_PENDING_ATTEMPTS:
                 await note_pending_failure(self.db, pending.id, "download_unavailable")
@@ -168,13 +178,11 @@ class PendingUploads:
             refusal = e(render_error(exc, language))
             await self._tell(pending, language, lambda: refusal)
             return 1
-        async with units() as (_session, actor):
-            may_complete = policy.can_complete(actor, result.obligation)
         await self._tell(
             pending,
             language,
-            lambda: stored_text(result),
-            lambda: complete_now(result.obligation.id) if may_complete else None,
+            lambda: stored_text(stored),
+            lambda: complete_now(stored.result.obligation.id) if stored.may_complete else None,
         )
         return 1
 

@@ -80,7 +80,7 @@ async def upload(
     )
     PostgresStorage.forget(state_keys)
     try:
-        result = await finish_upload(units, pending, TelegramFiles(bot), storage, limits)
+        stored = await finish_upload(units, pending, TelegramFiles(bot), storage, limits)
     except DownloadUnavailableError:
         await message.answer(
             _(
@@ -94,10 +94,8 @@ async def upload(
             await state.set_state(Flow.waiting_proof)
             await state.set_data({"instance_id": instance_id.hex})
         raise
-    async with units() as (session, actor):
-        may_complete = policy.can_complete(actor, result.obligation)
     await message.answer(
-        stored_text(result), reply_markup=complete_now(instance_id) if may_complete else None
+        stored_text(stored), reply_markup=complete_now(instance_id) if stored.may_complete else None
     )
 
 
