@@ -43,14 +43,12 @@ from bench.common import percentile, scratch_database, server
 from bench.obligations_bench import load
 from bot.app import create_bot, create_dispatcher
 from bot.i18n import CatalogueI18n, LanguageMiddleware
-from bot.keyboards import obligations_keyboard
-from bot.routers.obligations import PAGE_SIZE, page_text
+from bot.routers.obligations import PAGE_SIZE, page_reply
 from core.config import Settings
 from core.db.enums import AppRole, Language
 from core.db.roles import SYSTEM_ROLE
 from core.db.session import Database
 from core.i18n import texts_for
-from core.obligations import policy
 from core.obligations.queries import list_open_obligations, open_obligations_page
 from core.obligations.views import ObligationPage, Window, to_view
 from core.tenancy.models import User
@@ -104,12 +102,8 @@ def compiled_page(tenant_id: uuid.UUID) -> str:
 
 async def answer_page(message: Message, page: ObligationPage, actor: Actor) -> None:
     """What the bot's /obligations sends for a page, in the actor's language."""
-    texts = texts_for(actor.language or Language.en)
-    allowed = [(policy.can_complete(actor, i), policy.can_waive(actor, i)) for i in page.items]
-    await message.answer(
-        page_text(page, Window.all, actor, texts),
-        reply_markup=obligations_keyboard(page, Window.all.value, allowed),
-    )
+    text, markup = page_reply(page, Window.all, actor, texts_for(actor.language or Language.en))
+    await message.answer(text, reply_markup=markup)
 
 
 def speaking(dispatcher: Dispatcher) -> Dispatcher:

@@ -58,7 +58,9 @@ def item_line(number: int, title: str, branch: str, when: str, proof: bool, mark
     return text + (_(" 📎 proof needed") if proof else "")
 
 
-def page_text(page: ObligationPage, window: Window, actor: Actor, texts: Texts) -> str:
+def page_text(
+    page: ObligationPage, window: Window, texts: Texts, allowed: list[tuple[bool, bool]]
+) -> str:
     title = _(WINDOW_TITLES[window])
     if not page.items:
         empty = _("Nothing here. 🎉") if page.page == 0 else _("No more.")
@@ -78,7 +80,7 @@ def page_text(page: ObligationPage, window: Window, actor: Actor, texts: Texts) 
                 STATUS_MARK.get(item.status, ""),
             )
         )
-    waive = any(policy.can_waive(actor, item) for item in page.items)
+    waive = any(may_waive for _act, may_waive in allowed)
     lines.append("")
     lines.append(
         _("✅ complete · 📎 proof · 🔎 details · ✋ waive")
@@ -88,19 +90,25 @@ def page_text(page: ObligationPage, window: Window, actor: Actor, texts: Texts) 
     return fit_lines(lines)
 
 
+def page_reply(
+    page: ObligationPage, window: Window, actor: Actor, texts: Texts
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A page's text and buttons; the policy is asked once per item, for both."""
+    allowed = [
+        (policy.can_complete(actor, item), policy.can_waive(actor, item)) for item in page.items
+    ]
+    return page_text(page, window, texts, allowed), obligations_keyboard(
+        page, window.value, allowed
+    )
+
+
 async def render_page(
     reads: DriverReads, actor: Actor, texts: Texts, window: Window, page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     listing = await list_open_obligations(
         reads, actor, window=window, page=page, page_size=PAGE_SIZE
     )
-    allowed = [
-        (policy.can_complete(actor, item), policy.can_waive(actor, item)) for item in listing.items
-    ]
-    return (
-        page_text(listing, window, actor, texts),
-        obligations_keyboard(listing, window.value, allowed),
-    )
+    return page_reply(listing, window, actor, texts)
 
 
 async def obligations(
