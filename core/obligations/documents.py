@@ -132,9 +132,10 @@ async def accept_proof(
     limits: UploadLimits,
 ) -> ObligationView:
     """Phase 1: may this person send proof for this obligation now, of about this size?"""
-    view = await view_of_visible(session, actor, instance_id)
-    if not policy.can_upload_proof(actor, view):
-        instance = await session.get_one(ObligationInstance, instance_id)
+    instance = await session.get(ObligationInstance, instance_id)
+    if instance is None or not policy.can_view(actor, instance):
+        raise NotFoundError(ErrorCode.obligation_not_found)
+    if not policy.can_upload_proof(actor, instance):
         refuse_closed(actor, instance)
     if declared_size is not None and declared_size > limits.max_bytes:
         raise ValidationError(
@@ -143,15 +144,6 @@ async def accept_proof(
             limit=ByteSize(limits.max_bytes),
         )
     await check_quota(session, actor, declared_size or 0, limits)
-    return view
-
-
-async def view_of_visible(
-    session: AsyncSession, actor: Actor, instance_id: uuid.UUID
-) -> ObligationView:
-    instance = await session.get(ObligationInstance, instance_id)
-    if instance is None or not policy.can_view(actor, instance):
-        raise NotFoundError(ErrorCode.obligation_not_found)
     return await view_of(session, actor, instance_id)
 
 
