@@ -142,6 +142,14 @@ EVENT_STATUS_SQL = text(
 )
 
 
+def _user_id(item: Claimed) -> int | None:
+    """The user a step is addressed to (`user:<id>`), if it is addressed to a user."""
+    ref = item.step.recipient_ref
+    if not ref.startswith(USER_PREFIX) or not ref.removeprefix(USER_PREFIX).isdigit():
+        return None
+    return int(ref.removeprefix(USER_PREFIX))
+
+
 class Dispatcher:
     """Claims and delivers due steps; `run_once` is one batch, `run` loops until stopped."""
 
@@ -322,47 +330,28 @@ class Dispatcher:
                 )
                 for step, event, ctype, cstatus, token, tz, qstart, qend, language in rows
             ]
-            await self._resolve_telegram_chats(session, claimed)
-            await self._resolve_languages(session, claimed)
+            await self._resolve_people(session, claimed)
         return claimed
 
-    async def _resolve_telegram_chats(self, session: AsyncSession, claimed: list[Claimed]) -> None:
-        wanted = {
-            int(item.step.recipient_ref.removeprefix(USER_PREFIX))
-            for item in claimed
-            if item.connector_type is ConnectorType.telegram_bot
-            and item.step.recipient_ref.startswith(USER_PREFIX)
-        }
-        if not wanted:
-            return
-        linked = await session.execute(
-            select(User.id, User.telegram_user_id).where(
-                User.id.in_(wanted), User.status == "active"
-            )
-        )
-        chats: dict[int, int | None] = dict(linked.all())
-        for item in claimed:
-            if item.connector_type is ConnectorType.telegram_bot:
-                user_id = item.step.recipient_ref.removeprefix(USER_PREFIX)
-                item.telegram_chat = chats.get(int(user_id)) if user_id.isdigit() else None
-
-    async def _resolve_languages(self, session: AsyncSession, claimed: list[Claimed]) -> None:
-        """Each recipient who is a person reads the alert in their own language (SPEC §8)."""
-        ids = {
-            int(ref.removeprefix(USER_PREFIX))
-            for ref in (item.step.recipient_ref for item in claimed)
-            if ref.startswith(USER_PREFIX) and ref.removeprefix(USER_PREFIX).isdigit()
-        }
+    async def _resolve_people(self, session: AsyncSession, claimed: list[Claimed]) -> None:
+        """Who each recipient is: a user's Telegram chat (active users only) and language,
+        so each person reads the alert in their own (SPEC §8); an email address of a user
+        is that user's language too. One statement for the ids, one for the emails."""
+        ids = {user_id for item in claimed if (user_id := _user_id(item)) is not None}
         emails = {
             (item.step.tenant_id, item.step.recipient_ref.lower())
             for item in claimed
             if "@" in item.step.recipient_ref
         }
-        by_id: dict[int, str | None] = {}
+        people: dict[int, tuple[int | None, str, str | None]] = {}
         by_email: dict[tuple[uuid.UUID, str], str | None] = {}
         if ids:
-            found = await session.execute(select(User.id, User.language).where(User.id.in_(ids)))
-            by_id = {int(row[0]): row[1] for row in found}
+            found = await session.execute(
+                select(User.id, User.telegram_user_id, User.status, User.language).where(
+                    User.id.in_(ids)
+                )
+            )
+            people = {int(row[0]): (row[1], row[2], row[3]) for row in found}
         if emails:
             matched = await session.execute(
                 select(User.tenant_id, func.lower(User.email), User.language).where(
@@ -371,11 +360,14 @@ class Dispatcher:
             )
             by_email = {(row[0], row[1]): row[2] for row in matched}
         for item in claimed:
-            ref = item.step.recipient_ref
-            if ref.startswith(USER_PREFIX) and ref.removeprefix(USER_PREFIX).isdigit():
-                item.recipient_language = by_id.get(int(ref.removeprefix(USER_PREFIX)))
-            elif "@" in ref:
-                item.recipient_language = by_email.get((item.step.tenant_id, ref.lower()))
+            user_id = _user_id(item)
+            if user_id is not None:
+                chat, status, item.recipient_language = people.get(user_id, (None, "", None))
+                if item.connector_type is ConnectorType.telegram_bot and status == "active":
+                    item.telegram_chat = chat
+            elif "@" in item.step.recipient_ref:
+                key = (item.step.tenant_id, item.step.recipient_ref.lower())
+                item.recipient_language = by_email.get(key)
 
     def _texts(self, item: Claimed) -> Texts:
         return texts_for(
