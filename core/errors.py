@@ -66,7 +66,6 @@ class ErrorCode(enum.StrEnum):
     branch_not_found = "branch.not_found"
     branch_exists = "branch.exists"
     branch_code_invalid = "branch.code_invalid"
-    role_unknown = "role.unknown"
     invite_branch_needed = "invite.branch_needed"
     invite_invalid = "invite.invalid"
     invite_used = "invite.used"

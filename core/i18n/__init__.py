@@ -33,7 +33,6 @@ SOURCE_LANGUAGE = Language.en
 
 BENGALI_DIGITS = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
 DATE_FORMATS = {Language.en: "dd MMM y", Language.bn: "d MMMM y"}
-SHORT_DATE_FORMATS = {Language.en: "dd MMM", Language.bn: "d MMMM"}
 
 
 def N_(message: str) -> str:
@@ -111,9 +110,6 @@ class Texts:
 
     def date(self, day: dt.date) -> str:
         return self.digits(babel_date(day, DATE_FORMATS[self.language], locale=self.language))
-
-    def short_date(self, day: dt.date) -> str:
-        return self.digits(babel_date(day, SHORT_DATE_FORMATS[self.language], locale=self.language))
 
     def moment(self, moment: dt.datetime | None, timezone: str) -> str:
         """A point in time as the tenant's wall clock: date and 24-hour time."""

@@ -82,9 +82,6 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.branch_code_invalid: N_(
         "“{value}” is not a branch code: use 1 to 32 letters, digits, dashes or underscores."
     ),
-    ErrorCode.role_unknown: N_(
-        "Unknown role “{value}”: choose head_office_admin, branch_manager or operator."
-    ),
     ErrorCode.invite_branch_needed: N_(
         "An invite for the {role} role needs a branch: name its code."
     ),
