@@ -33,6 +33,8 @@ COMMANDS = [
     ("check", N_("Check a certificate now")),
     ("adddomain", N_("Monitor a certificate (head office)")),
     ("removedomain", N_("Stop monitoring (head office)")),
+    ("users", N_("People: roles, branches, status (managers, head office)")),
+    ("invites", N_("Open invites, to revoke (head office)")),
     ("invite", N_("Invite a colleague (head office)")),
     ("language", N_("English or বাংলা")),
     ("help", N_("What you can do")),

@@ -46,3 +46,42 @@ class CancelButton(CallbackData, prefix="cx"):
     """Leave whatever the chat was waiting for (proof, note, reason)."""
 
     what: str = "flow"
+
+
+UserId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+Page = Annotated[int, Field(ge=0, le=10_000)]
+
+
+class PeoplePageButton(CallbackData, prefix="up"):
+    page: Page
+
+
+class PersonButton(CallbackData, prefix="us"):
+    """show | disable | enable | role | branches, on one person; `page`: of the branch list."""
+
+    action: str
+    id: UserId
+    page: Page = 0
+
+
+class PersonRoleButton(CallbackData, prefix="ur"):
+    """Give the person this role; `branch` (hex) when the role needs a first branch."""
+
+    id: UserId
+    role: str
+    branch: str = ""
+
+
+class PersonBranchButton(CallbackData, prefix="ub"):
+    """Add the branch (hex id) to the person's branches, or take it away."""
+
+    id: UserId
+    branch: str
+    page: Page = 0
+
+
+class InviteButton(CallbackData, prefix="iv"):
+    """revoke, on one invite (hex id)."""
+
+    action: str
+    id: str

@@ -17,15 +17,22 @@ from bot.callbacks import (
     AlertButton,
     CancelButton,
     DocumentButton,
+    InviteButton,
     LanguageButton,
     ObligationButton,
     ObligationPageButton,
+    PeoplePageButton,
+    PersonBranchButton,
+    PersonButton,
+    PersonRoleButton,
 )
 from bot.texts import clip
-from core.db.enums import Language
+from core.db.enums import AppRole, Language
 from core.i18n import Texts
 from core.i18n.labels import label
 from core.obligations.views import DocumentView, ObligationPage, ObligationView
+from core.tenancy.invites import InviteView
+from core.tenancy.people import BranchChoice, PeoplePage, PersonView
 
 
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -169,3 +176,120 @@ def language_keyboard(texts: Texts) -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+def _rows(buttons: list[InlineKeyboardButton], width: int) -> list[list[InlineKeyboardButton]]:
+    return [buttons[start : start + width] for start in range(0, len(buttons), width)]
+
+
+def _navigation(
+    page: int, has_more: bool, data: type[PeoplePageButton]
+) -> list[InlineKeyboardButton]:
+    navigation = []
+    if page > 0:
+        navigation.append(button(_("◀ Previous"), data(page=page - 1)))
+    if has_more:
+        navigation.append(button(_("Next ▶"), data(page=page + 1)))
+    return navigation
+
+
+def people_keyboard(page: PeoplePage) -> InlineKeyboardMarkup | None:
+    """A button per person (their card), four to a row, then the page buttons."""
+    people = [
+        button(f"{number} 👤", PersonButton(action="show", id=person.id))
+        for number, person in enumerate(page.items, start=1 + page.page * page.page_size)
+    ]
+    return markup([*_rows(people, 4), _navigation(page.page, page.has_more, PeoplePageButton)])
+
+
+def person_keyboard(person: PersonView, *, can_manage: bool) -> InlineKeyboardMarkup:
+    """A person's card: head office may disable or enable, change role and branches."""
+    actions: list[InlineKeyboardButton] = []
+    if can_manage:
+        if person.active:
+            actions.append(button(_("⛔ Disable"), PersonButton(action="disable", id=person.id)))
+        else:
+            actions.append(button(_("✅ Enable"), PersonButton(action="enable", id=person.id)))
+        actions.append(button(_("🎭 Change role"), PersonButton(action="role", id=person.id)))
+        if not person.role.head_office:
+            actions.append(
+                button(_("🏢 Change branches"), PersonButton(action="branches", id=person.id))
+            )
+    back = [button(_("⬅ Back to list"), PeoplePageButton(page=0))]
+    built = markup([*_rows(actions, 2), back])
+    assert built is not None
+    return built
+
+
+def role_keyboard(person: PersonView, texts: Texts) -> InlineKeyboardMarkup:
+    """The roles the person could be given instead of theirs."""
+    roles = [
+        button(label(texts, role).capitalize(), PersonRoleButton(id=person.id, role=role.value))
+        for role in AppRole
+        if role is not person.role
+    ]
+    back = [button(_("⬅ Back"), PersonButton(action="show", id=person.id))]
+    built = markup([roles, back])
+    assert built is not None
+    return built
+
+
+BRANCHES_PER_PAGE = 30
+"""Branch buttons on one page (Telegram allows 100 buttons a message)."""
+
+
+def first_branch_keyboard(
+    person: PersonView, role: AppRole, branches: list[BranchChoice], page: int
+) -> InlineKeyboardMarkup:
+    """A role that acts for branches needs a first one: each button gives role and branch."""
+    shown = branches[page * BRANCHES_PER_PAGE : (page + 1) * BRANCHES_PER_PAGE]
+    choices = [
+        button(
+            branch.code,
+            PersonRoleButton(id=person.id, role=role.value, branch=branch.id.hex),
+        )
+        for branch in shown
+    ]
+    back = [button(_("⬅ Back"), PersonButton(action="role", id=person.id))]
+    built = markup([*_rows(choices, 3), back])
+    assert built is not None
+    return built
+
+
+def branches_keyboard(
+    person: PersonView, branches: list[BranchChoice], page: int
+) -> InlineKeyboardMarkup:
+    """Every active branch, ticked where the person acts for it; a press adds or removes."""
+    shown = branches[page * BRANCHES_PER_PAGE : (page + 1) * BRANCHES_PER_PAGE]
+    chosen = set(person.branch_ids)
+    toggles = [
+        button(
+            f"{'✅' if branch.id in chosen else '▫️'} {branch.code}",
+            PersonBranchButton(id=person.id, branch=branch.id.hex, page=page),
+        )
+        for branch in shown
+    ]
+    navigation = []
+    if page > 0:
+        navigation.append(
+            button(_("◀ Previous"), PersonButton(action="branches", id=person.id, page=page - 1))
+        )
+    if (page + 1) * BRANCHES_PER_PAGE < len(branches):
+        navigation.append(
+            button(_("Next ▶"), PersonButton(action="branches", id=person.id, page=page + 1))
+        )
+    done = [button(_("✔ Done"), PersonButton(action="show", id=person.id))]
+    built = markup([*_rows(toggles, 3), navigation, done])
+    assert built is not None
+    return built
+
+
+def invites_keyboard(invites: list[InviteView]) -> InlineKeyboardMarkup | None:
+    revoke = [
+        button(
+            _("{number} 🚫 Revoke").format(number=number),
+            InviteButton(action="revoke", id=invite.id.hex),
+        )
+        for number, invite in enumerate(invites, start=1)
+    ]
+    return markup(_rows(revoke, 3))

@@ -4,7 +4,9 @@ Per update, in this order:
 1. `ContextMiddleware` (outer, on the update): one system-path statement finds the linked,
    active user and their tenant by Telegram id, with the conversation state; it decides the
    reader's language (`locale`, and `texts` for formatting) and injects the settings, the
-   database and the document storage (aiogram's workflow data).
+   database and the document storage (aiogram's workflow data). A chat whose person was
+   disabled loses its conversation state here; a linked person's Telegram name, @username
+   and last seen are refreshed (at most once a minute unless they changed).
 2. `UnitOfWorkMiddleware` (inner, on feature routers): an unlinked chat learns how to get
    an invite, and nothing else; otherwise it opens the tenant transaction, loads the acting
    user once (`actor`, with role, branches, the tenant's today), hands the handler
@@ -29,6 +31,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import PostgresStorage
+from bot.texts import clip
 from core.chat.context import load_chat_context
 from core.config import Settings
 from core.db.driver import DriverReads
@@ -36,6 +39,8 @@ from core.db.session import Database
 from core.errors import PermissionDeniedError
 from core.i18n import choose_language, texts_for
 from core.storage import DocumentStorage
+from core.tenancy.linking import identity_stale, refresh_identity
+from core.tenancy.people import NAME_LIMIT
 from core.tenancy.scope import ActorUnits, load_actor
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -91,6 +96,12 @@ class ContextMiddleware(BaseMiddleware):
             self.conversations.prime(loaded.states, keys)
             data["state_keys"] = keys
         user, tenant = loaded.user, loaded.tenant
+        if user is None and keys and any(state or saved for state, saved in loaded.states.values()):
+            await self.conversations.clear(keys)
+        elif user is not None and sender is not None:
+            name = clip(sender.full_name, NAME_LIMIT) if sender.full_name else None
+            if identity_stale(user, sender.username, name):
+                await refresh_identity(self.db, user.id, sender.username, name)
         data["user"], data["tenant"] = user, tenant
         locale = choose_language(
             user.language if user else None,

@@ -51,6 +51,11 @@ class PostgresStorage(BaseStorage):
             for key in keys:
                 view[key] = (None, {})
 
+    async def clear(self, keys: tuple[str, ...]) -> None:
+        """Delete these conversation rows now, and forget them in this update's view."""
+        await self._store.clear(list(keys))
+        self.forget(keys)
+
     async def _get(self, key: str) -> tuple[str | None, dict[str, Any]]:
         view = _loaded.get()
         if view is not None and key in view:

@@ -106,11 +106,15 @@ def help_text(member: Membership) -> str:
     ]
     if role.manages:
         lines.append(_("/check HOST[:PORT]: check a certificate now"))
+    if role is AppRole.branch_manager:
+        lines.append(_("/users: the people of your branches"))
     if role.head_office:
         lines += [
             _("/adddomain HOST[:PORT] [BRANCH]: monitor a certificate"),
             _("/removedomain HOST[:PORT]: stop monitoring"),
-            _("/invite ROLE [BRANCH]: invite a colleague"),
+            _("/users: people, to disable, enable, change role or branches"),
+            _("/invite ROLE [BRANCH...] [EMAIL]: invite a colleague"),
+            _("/invites: open invites, to revoke"),
         ]
     lines += [
         _("/digest: today's summary"),

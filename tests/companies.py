@@ -21,8 +21,10 @@ from core.db.session import Database
 from core.obligations.models import ObligationInstance
 from core.obligations.recurrence import Recurrence
 from core.obligations.templates import TemplateSpec, create_template
+from core.tenancy.invites import DEFAULT_INVITE_TTL, InviteRequest, IssuedInvite, create_invite
 from core.tenancy.models import Branch, Tenant, User, UserBranch
-from core.tenancy.scope import ActorUnits
+from core.tenancy.people import branches_by_code
+from core.tenancy.scope import ActorUnits, console_unit
 from core.tenancy.service import create_branch, create_tenant
 
 
@@ -103,6 +105,30 @@ async def person(
         for branch in branches or []:
             session.add(UserBranch(tenant_id=tenant.id, user_id=user.id, branch_id=branch.id))
     return ActorUnits(db, tenant.id, user.id)
+
+
+async def invite(
+    db: Database,
+    tenant: Tenant,
+    role: AppRole,
+    branch_codes: list[str] | None = None,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    ttl: timedelta = DEFAULT_INVITE_TTL,
+    now: datetime | None = None,
+) -> IssuedInvite:
+    """An invite issued from the command line, as `intrex invite create` does."""
+    async with console_unit(db, tenant.id, now=now) as (session, actor):
+        branches = await branches_by_code(session, branch_codes or [])
+        request = InviteRequest(
+            role=role,
+            branch_ids=frozenset(branch.id for branch in branches),
+            email=email,
+            full_name=name,
+            ttl=ttl,
+        )
+        return await create_invite(session, actor, request, now=now)
 
 
 async def obligation(

@@ -12,6 +12,7 @@ from bot.routers import (
     language,
     linking,
     obligations,
+    people,
 )
 
 
@@ -25,6 +26,7 @@ def all_routers() -> list[Router]:
         alerts.build_router(),
         domains.build_router(),
         admin.build_router(),
+        people.build_router(),
         language.build_router(),
         flows.build_router(),
         fallback.build_router(),

@@ -13,11 +13,11 @@ from bot.texts import e, help_text
 from core.config import Settings
 from core.db.session import Database
 from core.errors import IntrexError
+from core.tenancy.invites import TelegramIdentity, redeem_invite
 from core.tenancy.linking import check_start_allowed, record_failed_start
 from core.tenancy.members import membership
 from core.tenancy.models import Tenant, User
 from core.tenancy.scope import Actor, ActorUnits
-from core.tenancy.service import TelegramIdentity, redeem_invite
 
 
 async def start(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.chat.models import ChatState
@@ -25,6 +25,10 @@ class ChatStateStore:
 
     async def set_data(self, key: str, data: dict[str, Any]) -> None:
         await self._upsert(key, {"data": data})
+
+    async def clear(self, keys: list[str]) -> None:
+        """Forget these conversations (a person disabled mid-conversation)."""
+        await self.db.system_execute(delete(ChatState).where(ChatState.key.in_(keys)))
 
     async def get(self, key: str) -> tuple[str | None, dict[str, Any]]:
         query = select(ChatState.state, ChatState.data).where(ChatState.key == key)

@@ -23,6 +23,25 @@ class AppRole(enum.StrEnum):
         return self is AppRole.head_office_admin
 
 
+class UserStatus(enum.StrEnum):
+    active = "active"
+    disabled = "disabled"
+
+
+class BranchStatus(enum.StrEnum):
+    active = "active"
+    inactive = "inactive"
+
+
+class InviteState(enum.StrEnum):
+    """Derived from an invite's timestamps, not stored."""
+
+    open = "open"
+    used = "used"
+    revoked = "revoked"
+    expired = "expired"
+
+
 class ObligationCategory(enum.StrEnum):
     trade_license = "trade_license"
     fire_safety = "fire_safety"

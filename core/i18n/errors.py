@@ -82,14 +82,24 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.branch_code_invalid: N_(
         "“{value}” is not a branch code: use 1 to 32 letters, digits, dashes or underscores."
     ),
-    ErrorCode.invite_branch_needed: N_(
-        "An invite for the {role} role needs a branch: name its code."
+    ErrorCode.branch_needed: N_("A {role} needs at least one branch: name its code."),
+    ErrorCode.branch_unwanted: N_("Head office admins act for every branch: leave out the branch."),
+    ErrorCode.branch_inactive: N_("Branch {code} is deactivated: activate it first."),
+    ErrorCode.user_not_found: N_(
+        "There is no user “{value}” in this tenant: give an id, an email or a @username."
+    ),
+    ErrorCode.person_not_found: N_("No such person in your branches."),
+    ErrorCode.last_admin: N_(
+        "{name} is the last active head office admin: make someone else head office admin first."
     ),
     ErrorCode.invite_invalid: N_(
         "This invite code is not valid. Check it, or ask your administrator for a new one."
     ),
     ErrorCode.invite_used: N_("This invite has already been used. Ask for a new one."),
     ErrorCode.invite_expired: N_("This invite has expired. Ask for a new one."),
+    ErrorCode.invite_revoked: N_("This invite has been withdrawn. Ask for a new one."),
+    ErrorCode.invite_not_found: N_("No such invite."),
+    ErrorCode.invite_closed: N_("This invite is {state} already: there is nothing to revoke."),
     ErrorCode.already_linked: N_("This Telegram account is already linked to Intrex."),
     ErrorCode.start_rate_limited: N_(
         "Too many wrong codes. Please wait {seconds} seconds, then try again."
@@ -108,9 +118,6 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
         "Quiet hours “{value}” must look like 22:00-07:00, or be off."
     ),
     ErrorCode.quiet_hours_empty: N_("Quiet hours must not start and end at the same time."),
-    ErrorCode.invite_branch_unwanted: N_(
-        "Head office admins act for every branch: leave out the branch."
-    ),
     ErrorCode.invite_ttl_invalid: N_("An invite must be valid for some time."),
     ErrorCode.host_missing: N_("Give a host name, e.g. example.com or example.com:8443."),
     ErrorCode.host_is_url: N_(

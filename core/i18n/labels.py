@@ -9,12 +9,15 @@ import enum
 
 from core.db.enums import (
     AppRole,
+    BranchStatus,
+    InviteState,
     Language,
     NotificationEventType,
     ObligationCategory,
     ObligationStatus,
     Severity,
     SslCheckStatus,
+    UserStatus,
 )
 from core.i18n import N_, Texts
 
@@ -22,6 +25,14 @@ LABELS: dict[enum.Enum, str] = {
     AppRole.head_office_admin: N_("head office admin"),
     AppRole.branch_manager: N_("branch manager"),
     AppRole.operator: N_("operator"),
+    UserStatus.active: N_("active"),
+    UserStatus.disabled: N_("disabled"),
+    BranchStatus.active: N_("active"),
+    BranchStatus.inactive: N_("deactivated"),
+    InviteState.open: N_("open"),
+    InviteState.used: N_("used"),
+    InviteState.revoked: N_("revoked"),
+    InviteState.expired: N_("expired"),
     ObligationStatus.upcoming: N_("upcoming"),
     ObligationStatus.due_today: N_("due today"),
     ObligationStatus.overdue: N_("overdue"),

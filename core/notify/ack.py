@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Exists, exists, select, update
+from sqlalchemy import Exists, exists, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import SQLCoreOperations
 
@@ -16,14 +16,18 @@ from core.notify import policy
 from core.notify.models import Acknowledgement, NotificationEvent, NotificationStep
 from core.notify.routing import USER_PREFIX
 from core.tenancy.models import User
+from core.tenancy.names import person_name
 from core.tenancy.scope import Actor
 
 MAX_NOTE = 1000
 DELIVERED = (NotificationStatus.sent, NotificationStatus.acked)
 
 
-def delivered_to(event_id: uuid.UUID | SQLCoreOperations[uuid.UUID], user_id: int) -> Exists:
-    """An EXISTS: a step of the event has reached this user (not merely been planned)."""
+def delivered_to(event_id: uuid.UUID | SQLCoreOperations[uuid.UUID], user_id: int | None) -> Exists:
+    """An EXISTS: a step of the event has reached this user (not merely been planned); the
+    command line (no user) was reached by nothing."""
+    if user_id is None:
+        return exists().where(false())
     return exists().where(
         NotificationStep.notification_event_id == event_id,
         NotificationStep.recipient_ref == f"{USER_PREFIX}{user_id}",
@@ -76,7 +80,13 @@ async def acknowledge(
     )
     if existing is not None:
         first_by = await session.get_one(User, existing.ack_by_user_id)
-        name = first_by.full_name or first_by.email or f"#{first_by.id}"
+        name = person_name(
+            first_by.full_name,
+            first_by.telegram_name,
+            first_by.telegram_username,
+            first_by.email,
+            first_by.id,
+        )
         return AckResult(existing, event, name, already=True)
     before = snapshot(event, exclude={"payload_json"})
     ack = Acknowledgement(

@@ -30,7 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import utc_now, work_span
 from core.config import Settings
 from core.crypto import SecretBox
-from core.db.enums import ConnectorStatus, ConnectorType, NotificationStatus, Severity
+from core.db.enums import (
+    ConnectorStatus,
+    ConnectorType,
+    NotificationStatus,
+    Severity,
+    UserStatus,
+)
 from core.db.session import Database
 from core.errors import IntrexError
 from core.i18n import Texts, choose_language, texts_for
@@ -77,6 +83,8 @@ class Claimed:
     telegram_chat: int | None = None
     recipient_language: str | None = None
     """The person's own language when the recipient is a known user (by id or email)."""
+    recipient_disabled: bool = False
+    """The recipient is a user (by id or email) who has been disabled: nothing goes to them."""
 
 
 @dataclass
@@ -140,6 +148,34 @@ EVENT_STATUS_SQL = text(
     WHERE e.id = summary.id AND e.status NOT IN ('acked', 'cancelled')
     """
 )
+
+
+FALL_THROUGH_SQL = text(
+    """
+    WITH stranded AS (
+        SELECT e.id FROM notification_events AS e
+        WHERE e.id = ANY(:ids) AND e.status NOT IN ('acked', 'cancelled')
+          AND NOT EXISTS (
+              SELECT 1 FROM notification_steps AS s
+              WHERE s.notification_event_id = e.id
+                AND (s.status IN ('sent', 'processing', 'failed')
+                     OR (s.status = 'queued' AND s.next_attempt_at <= :now)))
+    ), next_level AS (
+        SELECT s.notification_event_id AS id, min(s.level) AS level
+        FROM notification_steps AS s JOIN stranded ON stranded.id = s.notification_event_id
+        WHERE s.status = 'queued'
+        GROUP BY s.notification_event_id
+    )
+    UPDATE notification_steps AS s SET next_attempt_at = :now
+    FROM next_level
+    WHERE s.notification_event_id = next_level.id AND s.level = next_level.level
+      AND s.status = 'queued'
+    """
+)
+"""An alert whose steps so far reached nobody (their people were disabled) goes on to its
+next escalation level now, instead of waiting out that level's delay (SPEC §5)."""
+
+RECIPIENT_DISABLED = "recipient disabled"
 
 
 def _user_id(item: Claimed) -> int | None:
@@ -220,7 +256,8 @@ class Dispatcher:
         cancelled: list[Claimed] = []
         for item in claimed:
             closed = item.event.status in (NotificationStatus.acked, NotificationStatus.cancelled)
-            if closed or item.connector_status is ConnectorStatus.disabled:
+            disabled = item.connector_status is ConnectorStatus.disabled
+            if closed or disabled or item.recipient_disabled:
                 cancelled.append(item)
             elif (wake := self._quiet_until(item, now)) is not None:
                 deferred.append((item, wake))
@@ -344,7 +381,7 @@ class Dispatcher:
             if "@" in item.step.recipient_ref
         }
         people: dict[int, tuple[int | None, str, str | None]] = {}
-        by_email: dict[tuple[uuid.UUID, str], str | None] = {}
+        by_email: dict[tuple[uuid.UUID, str], tuple[str, str | None]] = {}
         if ids:
             found = await session.execute(
                 select(User.id, User.telegram_user_id, User.status, User.language).where(
@@ -354,20 +391,22 @@ class Dispatcher:
             people = {int(row[0]): (row[1], row[2], row[3]) for row in found}
         if emails:
             matched = await session.execute(
-                select(User.tenant_id, func.lower(User.email), User.language).where(
+                select(User.tenant_id, func.lower(User.email), User.status, User.language).where(
                     func.lower(User.email).in_([email for _, email in emails])
                 )
             )
-            by_email = {(row[0], row[1]): row[2] for row in matched}
+            by_email = {(row[0], row[1]): (row[2], row[3]) for row in matched}
         for item in claimed:
             user_id = _user_id(item)
             if user_id is not None:
                 chat, status, item.recipient_language = people.get(user_id, (None, "", None))
+                item.recipient_disabled = status == UserStatus.disabled.value
                 if item.connector_type is ConnectorType.telegram_bot and status == "active":
                     item.telegram_chat = chat
             elif "@" in item.step.recipient_ref:
                 key = (item.step.tenant_id, item.step.recipient_ref.lower())
-                item.recipient_language = by_email.get(key)
+                status, item.recipient_language = by_email.get(key, ("", None))
+                item.recipient_disabled = status == UserStatus.disabled.value
 
     def _texts(self, item: Claimed) -> Texts:
         return texts_for(
@@ -501,6 +540,8 @@ class Dispatcher:
                     "next_at": item.step.next_attempt_at,
                     "error": "connector disabled"
                     if item.connector_status is ConnectorStatus.disabled
+                    else RECIPIENT_DISABLED
+                    if item.recipient_disabled
                     else None,
                 }
             )
@@ -527,6 +568,16 @@ class Dispatcher:
                 await session.execute(insert(NotificationDelivery), deliveries)
             if event_ids:
                 await session.execute(EVENT_STATUS_SQL, {"ids": event_ids})
+            stranded = list(
+                {item.step.notification_event_id for item in cancelled if item.recipient_disabled}
+            )
+            if stranded:
+                await session.execute(FALL_THROUGH_SQL, {"ids": stranded, "now": self.clock()})
+            stranded = list(
+                {item.step.notification_event_id for item in cancelled if item.recipient_disabled}
+            )
+            if stranded:
+                await session.execute(FALL_THROUGH_SQL, {"ids": stranded, "now": self.clock()})
             await self._update_connectors(session, connector_ok, connector_failed)
 
     async def _update_connectors(

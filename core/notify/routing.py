@@ -26,11 +26,16 @@ USER_PREFIX = "user:"
 async def telegram_recipients(
     session: AsyncSession, recipient_ref: str, branch_id: uuid.UUID | None
 ) -> list[str]:
-    """`user:<id>` for each active user a Telegram route names, in scope of the branch."""
+    """`user:<id>` for each active user a Telegram route names, in scope of the branch.
+
+    A role names those who have linked Telegram (someone invited but not linked yet has no
+    chat to reach); a user named by email is named whatever their state, so a dead letter
+    says why they were not reached.
+    """
     query = select(User.id).where(User.status == "active")
     if recipient_ref.startswith(ROLE_PREFIX):
         role = AppRole(recipient_ref.removeprefix(ROLE_PREFIX))
-        query = query.where(User.role == role)
+        query = query.where(User.role == role, User.telegram_user_id.is_not(None))
         if role is not AppRole.head_office_admin:
             if branch_id is None:
                 return []

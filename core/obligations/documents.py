@@ -197,7 +197,7 @@ async def record_pending_upload(
         await session.execute(delete(ChatState).where(ChatState.key.in_(list(consumed_state_keys))))
     assert pending_id is not None
     return PendingFile(
-        pending_id, actor.tenant_id, actor.user_id, instance_id, chat_id, file_id, name
+        pending_id, actor.tenant_id, actor.person_id, instance_id, chat_id, file_id, name
     )
 
 

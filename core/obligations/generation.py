@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record
 from core.clock import utc_now
+from core.db.enums import BranchStatus
 from core.db.session import Database
 from core.obligations.jurisdiction import applicable_branches
 from core.obligations.models import Jurisdiction, ObligationInstance, ObligationTemplate
@@ -101,7 +102,13 @@ async def generate_instances(
     templates = list(await session.scalars(templates_query))
     if not templates:
         return 0
-    branches = list(await session.scalars(select(Branch).where(Branch.tenant_id == tenant_id)))
+    branches = list(
+        await session.scalars(
+            select(Branch).where(
+                Branch.tenant_id == tenant_id, Branch.status == BranchStatus.active.value
+            )
+        )
+    )
     jurisdiction_ids = {t.jurisdiction_id for t in templates if t.jurisdiction_id is not None}
     jurisdictions = {
         j.id: j
@@ -137,9 +144,15 @@ async def continue_series(
 
     The next due date is the first occurrence after this one that is not before today, so
     closing an old item late does not fabricate a backlog; generation has usually created
-    it already, and then that existing row is returned.
+    it already, and then that existing row is returned. A deactivated branch gets no next
+    instance.
     """
     if template.anchor_date is None or template.recurrence_type == Recurrence.none.value:
+        return None
+    branch_status = await session.scalar(
+        select(Branch.status).where(Branch.id == instance.branch_id)
+    )
+    if branch_status != BranchStatus.active.value:
         return None
     recurrence = Recurrence(template.recurrence_type)
     after = max(instance.due_at, today - relativedelta(days=1))

@@ -114,6 +114,7 @@ class ObligationInstance(Base):
             ["tenant_id", "completed_by_user_id"], ["users.tenant_id", "users.id"]
         ),
         ForeignKeyConstraint(["tenant_id", "waived_by_user_id"], ["users.tenant_id", "users.id"]),
+        ForeignKeyConstraint(["tenant_id", "owner_user_id"], ["users.tenant_id", "users.id"]),
         UniqueConstraint("template_id", "branch_id", "due_at"),
         Index("ix_obligation_instances_tenant_status_due", "tenant_id", "status", "due_at"),
         Index(
@@ -135,6 +136,12 @@ class ObligationInstance(Base):
             "next_reminder_on",
             postgresql_where=text("next_reminder_on IS NOT NULL"),
         ),
+        Index(
+            "ix_obligation_instances_owner_user_id",
+            "tenant_id",
+            "owner_user_id",
+            postgresql_where=text("owner_user_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -149,6 +156,8 @@ class ObligationInstance(Base):
     waived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     waived_by_user_id: Mapped[int | None] = mapped_column(Integer)
     waive_reason: Mapped[str | None] = mapped_column(Text)
+    owner_user_id: Mapped[int | None] = mapped_column(Integer)
+    """The person this instance belongs to (SPEC §6): reminders go to them first."""
     next_reminder_on: Mapped[date | None] = mapped_column(Date)
     """Tenant-local date the clock next looks at its reminders (None: nothing more to send)."""
     created_at: Mapped[datetime] = created_at()

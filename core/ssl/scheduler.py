@@ -20,11 +20,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utc_now, work_span
 from core.config import Settings
+from core.db.enums import BranchStatus
 from core.db.session import Database
 from core.ssl.checker import CheckOutcome, Resolver, SslChecker
 from core.ssl.hosts import HostPort
@@ -72,7 +73,8 @@ async def claim_due(
     token: uuid.UUID,
     limit: int,
 ) -> list[ClaimedDomain]:
-    """Take the lease on up to `limit` due, unclaimed domains of any tenant (system path).
+    """Take the lease on up to `limit` due, unclaimed domains of any tenant (system path);
+    the domains of a deactivated branch pause (they are not due until it is activated).
 
     Due means due at `now`, the round's clock; the lease runs from the moment of the claim
     (or `now`, if later), so a batch claimed late in a long round is still covered.
@@ -83,6 +85,9 @@ async def claim_due(
         .where(
             Domain.next_check_at <= now,
             or_(Domain.claimed_until.is_(None), Domain.claimed_until < now),
+            ~exists().where(
+                Branch.id == Domain.branch_id, Branch.status == BranchStatus.inactive.value
+            ),
         )
         .order_by(Domain.next_check_at)
         .limit(limit)

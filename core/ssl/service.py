@@ -24,7 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import add_recorded, record, snapshot
 from core.config import Settings
-from core.errors import ConflictError, ErrorCode, NotFoundError, PermissionDeniedError
+from core.db.enums import BranchStatus
+from core.errors import (
+    ConflictError,
+    ErrorCode,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from core.notify.events import resolve_events
 from core.ssl import policy
 from core.ssl.checker import CheckOutcome, ResolutionError, Resolver, SslChecker, system_resolver
@@ -106,6 +113,8 @@ async def plan_domain(
         branch = await session.scalar(select(Branch).where(Branch.code == code))
         if branch is None:
             raise NotFoundError(ErrorCode.branch_not_found, code=code)
+        if branch.status == BranchStatus.inactive.value:
+            raise ValidationError(ErrorCode.branch_inactive, code=code)
     if await _domain_at(session, target) is not None:
         raise ConflictError(ErrorCode.domain_exists, target=str(target))
     return PlannedDomain(target, branch.id if branch else None, branch.code if branch else None)

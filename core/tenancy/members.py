@@ -30,4 +30,4 @@ async def membership(session: AsyncSession, actor: Actor) -> Membership:
             .order_by(Branch.code)
         )
     )
-    return Membership(actor.full_name, actor.role, tenant_name or "", codes)
+    return Membership(actor.given_name, actor.role, tenant_name or "", codes)

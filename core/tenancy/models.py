@@ -10,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKeyConstraint,
+    Index,
     Integer,
     String,
     Time,
@@ -23,6 +24,7 @@ from core.db.enums import AppRole, Language, app_role
 
 TENANT_STATUSES = ("active", "suspended")
 USER_STATUSES = ("active", "disabled")
+BRANCH_STATUSES = ("active", "inactive")
 LANGUAGES = tuple(language.value for language in Language)
 
 
@@ -69,9 +71,13 @@ class User(Base):
     status: Mapped[str] = mapped_column(String(20), server_default="active")
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
     telegram_username: Mapped[str | None] = mapped_column(String(64))
+    telegram_name: Mapped[str | None] = mapped_column(String(200))
+    """The name on the person's Telegram account, refreshed from their updates."""
     full_name: Mapped[str | None] = mapped_column(String(200))
+    """The name head office gave the person (an invite's or `user set --name`)."""
     language: Mapped[str | None] = mapped_column(String(5))
     """Chosen with /language; None: the Telegram client's, then the tenant's (SPEC §8)."""
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
 
 
@@ -79,7 +85,11 @@ class Branch(Base):
     """A business location; obligations and domains hang off it."""
 
     __tablename__ = "branches"
-    __table_args__ = (UniqueConstraint("tenant_id", "id"), UniqueConstraint("tenant_id", "code"))
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "code"),
+        CheckConstraint(f"status IN {BRANCH_STATUSES!r}", name="status"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
@@ -88,6 +98,8 @@ class Branch(Base):
     city_corporation: Mapped[str | None] = mapped_column(String(120))
     district: Mapped[str | None] = mapped_column(String(120))
     region: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    """`inactive`: generates no new obligations and its domains pause; nothing is deleted."""
     created_at: Mapped[datetime] = created_at()
 
 
@@ -110,27 +122,34 @@ class UserBranch(Base):
 
 
 class InviteCode(Base):
-    """A one-time code that links a Telegram account to a new user; only its hash is kept."""
+    """A one-time code that links a Telegram account to its user; only its hash is kept.
+
+    The user (role, branches, email, name) exists from the moment the invite is created,
+    so routes and owners can name them before they link.
+    """
 
     __tablename__ = "invite_codes"
     __table_args__ = (
         UniqueConstraint("code_hash"),
-        ForeignKeyConstraint(["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "user_id"], ["users.tenant_id", "users.id"], ondelete="CASCADE"
+        ),
         ForeignKeyConstraint(["tenant_id", "created_by_user_id"], ["users.tenant_id", "users.id"]),
-        ForeignKeyConstraint(["tenant_id", "used_by_user_id"], ["users.tenant_id", "users.id"]),
+        ForeignKeyConstraint(["tenant_id", "revoked_by_user_id"], ["users.tenant_id", "users.id"]),
+        Index("ix_invite_codes_user_id", "tenant_id", "user_id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = tenant_fk()
     code_hash: Mapped[str] = mapped_column(String(64))
-    role: Mapped[AppRole] = mapped_column(app_role)
-    branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    email: Mapped[str | None] = mapped_column(String(320))
+    user_id: Mapped[int] = mapped_column(Integer)
+    full_name: Mapped[str | None] = mapped_column(String(200))
     created_by_user_id: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    used_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by_user_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at()
 
 
-__all__ = ["InviteCode", "Tenant", "User", "UserBranch"]
+__all__ = ["Branch", "InviteCode", "Tenant", "User", "UserBranch"]

@@ -24,6 +24,7 @@ from core.db.enums import AppRole
 from core.db.session import Database
 from core.errors import ErrorCode, PermissionDeniedError
 from core.tenancy.models import Tenant, User, UserBranch
+from core.tenancy.names import person_name
 
 
 def scope_for(role: AppRole, branch_ids: Iterable[uuid.UUID] | None) -> frozenset[uuid.UUID] | None:
@@ -53,7 +54,9 @@ async def branch_scope(session: AsyncSession, user: User) -> frozenset[uuid.UUID
 class Actor:
     """The acting user as the database says now, with what every surface needs to know."""
 
-    user_id: int
+    user_id: int | None
+    """None for the command line: whoever holds the database credentials acts as head office,
+    and the audit records no user."""
     tenant_id: uuid.UUID
     role: AppRole
     branch_ids: frozenset[uuid.UUID] | None
@@ -63,6 +66,8 @@ class Actor:
     timezone: str
     full_name: str | None = None
     email: str | None = None
+    telegram_name: str | None = None
+    telegram_username: str | None = None
     language: str | None = None
     """The person's own choice (/language); None when they made none."""
     tenant_language: str | None = None
@@ -83,7 +88,23 @@ class Actor:
 
     @property
     def display_name(self) -> str:
-        return self.full_name or self.email or f"#{self.user_id}"
+        """ "Karim Ahmed (@karim_dhk)": how the audit and other people see them."""
+        return person_name(
+            self.full_name, self.telegram_name, self.telegram_username, self.email, self.user_id
+        )
+
+    @property
+    def given_name(self) -> str | None:
+        """What to call them in a greeting: the name head office gave, else Telegram's."""
+        return self.full_name or self.telegram_name
+
+    @property
+    def person_id(self) -> int:
+        """The acting user's id, for what only a person does (a chat upload); the command
+        line is refused."""
+        if self.user_id is None:
+            raise PermissionDeniedError(ErrorCode.account_inactive)
+        return self.user_id
 
 
 def _actor_query() -> Any:
@@ -95,6 +116,8 @@ def _actor_query() -> Any:
             User.status,
             User.full_name,
             User.email,
+            User.telegram_name,
+            User.telegram_username,
             User.language,
             Tenant.timezone,
             Tenant.language.label("tenant_language"),
@@ -136,9 +159,47 @@ async def load_actor(
         timezone=row["timezone"],
         full_name=row["full_name"],
         email=row["email"],
+        telegram_name=row["telegram_name"],
+        telegram_username=row["telegram_username"],
         language=row["language"],
         tenant_language=row["tenant_language"],
     )
+
+
+CONSOLE_QUERY = select(
+    Tenant.timezone,
+    Tenant.language,
+    cast(func.timezone(Tenant.timezone, bindparam("now", type_=DateTime(True))), Date).label(
+        "today"
+    ),
+).where(Tenant.id == bindparam("tenant_id"))
+
+
+async def console_actor(
+    session: AsyncSession, tenant_id: uuid.UUID, *, now: datetime | None = None
+) -> Actor:
+    """The command line acting in `tenant_id`: head office powers, no user (SPEC §2)."""
+    row = (
+        await session.execute(CONSOLE_QUERY, {"tenant_id": tenant_id, "now": utc_now(now)})
+    ).one()
+    return Actor(
+        user_id=None,
+        tenant_id=tenant_id,
+        role=AppRole.head_office_admin,
+        branch_ids=None,
+        today=row.today,
+        timezone=row.timezone,
+        tenant_language=row.language,
+    )
+
+
+@asynccontextmanager
+async def console_unit(
+    db: Database, tenant_id: uuid.UUID, *, now: datetime | None = None
+) -> AsyncIterator[tuple[AsyncSession, Actor]]:
+    """One unit of work of the command line in `tenant_id`, and its actor."""
+    async with db.tenant_uow(tenant_id) as session:
+        yield session, await console_actor(session, tenant_id, now=now)
 
 
 class ActorUnits:

@@ -1,37 +1,39 @@
-"""Tenants, branches and invites: the services the CLI and the bot share.
+"""Tenants and branches: the services the CLI and the bot share.
 
-Each function is one unit of work (it opens and commits its own transaction), validates
-its input first and answers bad input with an `IntrexError`: a code and its parameters, which
-the CLI and the bot word for their reader.
+Creating and finding (the command line's first steps) open their own unit of work; the
+changes an actor makes (`update_branch`, `set_branch_active`) take the caller's session and
+the actor, and never commit. Bad input is answered with an `IntrexError`: a code and its
+parameters, which the CLI and the bot word for their reader.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.audit import add_recorded, record, record_update, snapshot
-from core.clock import utc_now
-from core.db.enums import AppRole
+from core.audit import add_recorded, record_update, snapshot
+from core.db.enums import BranchStatus
 from core.db.session import Database
-from core.errors import ConflictError, ErrorCode, NotFoundError, ValidationError
+from core.errors import (
+    ConflictError,
+    ErrorCode,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from core.i18n import N_
-from core.parsing import parse_enum
-from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
-from core.validation import is_email_address
+from core.tenancy import policy
+from core.tenancy.models import Branch, Tenant
+from core.tenancy.scope import Actor
 
 BRANCH_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
-INVITE_CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-DEFAULT_INVITE_TTL = timedelta(days=7)
-EMAIL_CONSTRAINT = "uq_users_tenant_id_email"
 
 
 def validate_timezone(name: str) -> str:
@@ -188,149 +190,75 @@ async def find_branch(db: Database, tenant: Tenant, code: str) -> Branch:
     return branch
 
 
-def hash_invite_code(code: str) -> str:
-    """Invite codes carry 144 random bits, so a plain SHA-256 makes the stored value useless."""
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
-
-
 @dataclass(frozen=True)
-class IssuedInvite:
-    """The only moment the plain code exists: shown once to whoever issued it."""
+class BranchChanges:
+    """What to change; None leaves a field as it is, an empty value clears an optional one."""
 
-    code: str
-    invite: InviteCode
-    branch_code: str | None
-
-    def deep_link(self, bot_username: str | None) -> str:
-        return f"https://t.me/{bot_username or '<bot>'}?start={self.code}"
+    name: str | None = None
+    city_corporation: str | None = None
+    district: str | None = None
+    region: str | None = None
 
 
-def with_article(word: str) -> str:
-    return ("an " if word[:1] in "aeiou" else "a ") + word
+async def _locked_branch(session: AsyncSession, actor: Actor, code: str) -> Branch:
+    if not policy.can_manage_branches(actor):
+        raise PermissionDeniedError(ErrorCode.head_office_only)
+    normalised = normalise_branch_code(code)
+    branch = await session.scalar(select(Branch).where(Branch.code == normalised).with_for_update())
+    if branch is None:
+        raise NotFoundError(ErrorCode.branch_not_found, code=normalised)
+    return branch
 
 
-def parse_role(value: str) -> AppRole:
-    return parse_enum(AppRole, value, N_("role"))
-
-
-async def create_invite(
-    db: Database,
-    tenant: Tenant,
-    *,
-    role: AppRole,
-    branch_code: str | None = None,
-    email: str | None = None,
-    created_by_user_id: int | None = None,
-    ttl: timedelta = DEFAULT_INVITE_TTL,
-    now: datetime | None = None,
-) -> IssuedInvite:
-    """Issue a single-use, expiring code; only its hash is stored."""
-    if role is AppRole.head_office_admin and branch_code:
-        raise ValidationError(ErrorCode.invite_branch_unwanted, role=role)
-    if role is not AppRole.head_office_admin and not branch_code:
-        raise ValidationError(ErrorCode.invite_branch_needed, role=role)
-    if ttl <= timedelta(0):
-        raise ValidationError(ErrorCode.invite_ttl_invalid)
-    if email is not None:
-        email = email.strip().lower()
-        if not is_email_address(email):
-            raise ValidationError(ErrorCode.email_invalid, value=email)
-    branch = await find_branch(db, tenant, branch_code) if branch_code else None
-    code = secrets.token_urlsafe(18)
-    issued_at = utc_now(now)
-    invite = InviteCode(
-        tenant_id=tenant.id,
-        code_hash=hash_invite_code(code),
-        role=role,
-        branch_id=branch.id if branch else None,
-        email=email,
-        created_by_user_id=created_by_user_id,
-        expires_at=issued_at + ttl,
+async def update_branch(
+    session: AsyncSession, actor: Actor, code: str, changes: BranchChanges
+) -> Branch:
+    """Rename a branch or change where it is; audited with before and after."""
+    branch = await _locked_branch(session, actor, code)
+    before = snapshot(branch)
+    if changes.name is not None:
+        branch.name = _required_text(changes.name, N_("branch name"), 200)
+    if changes.city_corporation is not None:
+        branch.city_corporation = _optional_text(
+            changes.city_corporation, N_("city corporation"), 120
+        )
+    if changes.district is not None:
+        branch.district = _optional_text(changes.district, N_("district"), 120)
+    if changes.region is not None:
+        branch.region = _optional_text(changes.region, N_("region"), 120)
+    await record_update(
+        session,
+        branch,
+        before,
+        tenant_id=actor.tenant_id,
+        action="branch.update",
+        entity_type="branch",
+        user_id=actor.user_id,
     )
-    async with db.tenant_uow(tenant.id) as session:
-        await add_recorded(
-            session,
-            invite,
-            tenant_id=tenant.id,
-            action="invite.create",
-            entity_type="invite_code",
-            user_id=created_by_user_id,
-            exclude={"code_hash"},
-        )
-    return IssuedInvite(code=code, invite=invite, branch_code=branch.code if branch else None)
+    return branch
 
 
-@dataclass(frozen=True)
-class TelegramIdentity:
-    user_id: int
-    username: str | None = None
-    full_name: str | None = None
+async def set_branch_active(
+    session: AsyncSession, actor: Actor, code: str, active: bool
+) -> tuple[Branch, bool]:
+    """Deactivate or activate a branch; returns it and whether anything changed.
 
-
-async def redeem_invite(
-    db: Database, code: str, identity: TelegramIdentity, *, now: datetime | None = None
-) -> User:
-    """Link a Telegram account to a new user of the inviting tenant; the code then dies."""
-    code = code.strip()
-    if not INVITE_CODE.fullmatch(code):
-        raise ValidationError(ErrorCode.invite_invalid)
-    moment = utc_now(now)
-    async with db.system_uow() as session:
-        found = (
-            await session.execute(
-                select(InviteCode.id, InviteCode.tenant_id).where(
-                    InviteCode.code_hash == hash_invite_code(code)
-                )
-            )
-        ).first()
-        linked = await session.scalar(
-            select(User.id).where(User.telegram_user_id == identity.user_id)
-        )
-    if found is None:
-        raise NotFoundError(ErrorCode.invite_invalid)
-    if linked is not None:
-        raise ConflictError(ErrorCode.already_linked)
-    invite_id, tenant_id = found
-    invited_email: str | None = None
-    try:
-        async with db.tenant_uow(tenant_id) as session:
-            invite = await session.get(InviteCode, invite_id, with_for_update=True)
-            if invite is None:
-                raise NotFoundError(ErrorCode.invite_invalid)
-            if invite.used_at is not None:
-                raise ConflictError(ErrorCode.invite_used)
-            if invite.expires_at <= moment:
-                raise ValidationError(ErrorCode.invite_expired)
-            invited_email = invite.email
-            user = User(
-                tenant_id=tenant_id,
-                email=invite.email,
-                role=invite.role,
-                telegram_user_id=identity.user_id,
-                telegram_username=identity.username,
-                full_name=identity.full_name,
-            )
-            session.add(user)
-            await session.flush()
-            if invite.branch_id is not None:
-                session.add(
-                    UserBranch(tenant_id=tenant_id, user_id=user.id, branch_id=invite.branch_id)
-                )
-            invite.used_at = moment
-            invite.used_by_user_id = user.id
-            await session.flush()
-            await session.refresh(user)
-            await record(
-                session,
-                tenant_id=tenant_id,
-                action="user.link",
-                entity_type="user",
-                entity_id=user.id,
-                after=snapshot(user, exclude={"password_hash"}),
-                user_id=user.id,
-            )
-    except IntegrityError as exc:
-        if invited_email is not None and EMAIL_CONSTRAINT in str(exc.orig):
-            raise ConflictError(ErrorCode.email_taken, value=invited_email) from exc
-        raise ConflictError(ErrorCode.already_linked) from exc
-    return user
+    A deactivated branch generates no new obligations and its domains are not checked;
+    its open obligations stay visible to head office and nothing of it is deleted.
+    """
+    branch = await _locked_branch(session, actor, code)
+    wanted = BranchStatus.active if active else BranchStatus.inactive
+    if branch.status == wanted:
+        return branch, False
+    before = snapshot(branch)
+    branch.status = wanted.value
+    await record_update(
+        session,
+        branch,
+        before,
+        tenant_id=actor.tenant_id,
+        action="branch.activate" if active else "branch.deactivate",
+        entity_type="branch",
+        user_id=actor.user_id,
+    )
+    return branch, True

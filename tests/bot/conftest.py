@@ -32,12 +32,8 @@ from core.notify.routes import add_route
 from core.notify.wiring import build_channels, close_channels
 from core.ssl.checker import StaticResolver
 from core.tenancy.models import Branch
-from core.tenancy.service import (
-    TelegramIdentity,
-    create_invite,
-    redeem_invite,
-)
-from tests.companies import Company
+from core.tenancy.invites import TelegramIdentity, redeem_invite
+from tests.companies import Company, invite
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import LoopbackServers, loopback_servers
 from tests.telegram_stub import TelegramStub
@@ -259,12 +255,13 @@ async def member(
 ) -> Conversation:
     """A user invited and linked through the real services; returns their conversation."""
     person = Conversation(world, name=name, language_code=language_code)
-    issued = await create_invite(
+    issued = await invite(
         world.db,
         company.tenant,
-        role=role,
-        branch_code=branch.code if branch else None,
+        role,
+        [branch.code] if branch else None,
         email=f"{name.lower()}-{uuid.uuid4().hex[:4]}@acme.example",
+        name=name,
     )
     await redeem_invite(
         world.db, issued.code, TelegramIdentity(user_id=person.telegram_id, full_name=name)

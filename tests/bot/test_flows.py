@@ -19,9 +19,8 @@ from core.notify.models import Acknowledgement, NotificationEvent
 from core.obligations.models import ObligationDocument, ObligationInstance
 from core.ssl.models import Domain
 from core.tenancy.models import User
-from core.tenancy.service import create_invite
 from tests.bot.conftest import BotWorld, Conversation, deliver, member, telegram_alerts
-from tests.companies import PDF, company, obligation
+from tests.companies import PDF, company, invite, obligation
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import LoopbackServers
 
@@ -35,7 +34,7 @@ async def instance(
 
 async def test_invite_link_and_help(world: BotWorld) -> None:
     acme = await company(world.db, "Acme")
-    issued = await create_invite(world.db, acme.tenant, role=AppRole.operator, branch_code="DHK-01")
+    issued = await invite(world.db, acme.tenant, AppRole.operator, ["DHK-01"])
     stranger = Conversation(world, name="Karim")
 
     assert "not linked" in await stranger.send("/obligations")
@@ -52,7 +51,7 @@ async def test_invite_link_and_help(world: BotWorld) -> None:
         )
     assert linked is not None
     assert linked.role is AppRole.operator
-    assert linked.full_name == "Karim"
+    assert (linked.full_name, linked.telegram_name) == (None, "Karim")
 
 
 async def test_list_upload_proof_and_complete(world: BotWorld) -> None:

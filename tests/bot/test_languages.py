@@ -18,10 +18,9 @@ from bot.callbacks import AlertButton, ObligationButton, ObligationPageButton
 from core.db.enums import AppRole, Language, NotificationEventType, Severity
 from core.notify.events import emit_event
 from core.tenancy.models import User
-from core.tenancy.service import create_invite
 from tests.bot.conftest import BotWorld, Conversation, deliver, member, telegram_alerts
 from tests.catalogue import entries
-from tests.companies import PDF, company, obligation
+from tests.companies import PDF, company, invite, obligation
 
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}|<[^>]+>")
 WORDS = re.compile(r"[A-Za-z]{2,}[,.:;!?']?\s+[A-Za-z]{2,}")
@@ -120,15 +119,15 @@ async def test_every_command_and_button_answers_in_bengali(world: BotWorld) -> N
     await operator.send("/check shop.intrex.test")
     await admin.send("/invite emperor")
     await admin.send("/invite operator")
-    invite = await admin.send("/invite operator DHK-01")
-    assert "t.me/" in invite
+    invited = await admin.send("/invite operator DHK-01")
+    assert "t.me/" in invited
     await admin.send("/removedomain nowhere.intrex.test")
     await admin.send("/removedomain")
     await admin.send("/check")
     stranger = Conversation(world, name="Karim", language_code="bn")
     await stranger.send("/obligations")
     await stranger.send("/start not-a-real-code-at-all")
-    issued = await create_invite(world.db, acme.tenant, role=AppRole.operator, branch_code="CTG-02")
+    issued = await invite(world.db, acme.tenant, AppRole.operator, ["CTG-02"])
     linked = await stranger.send(f"/start {issued.code}")
     assert "CTG-02" in linked
 

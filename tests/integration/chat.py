@@ -11,8 +11,8 @@ from core.crypto import generate_key
 from core.db.enums import AppRole
 from core.db.session import Database
 from core.db.target import DatabaseTarget
-from core.tenancy.service import TelegramIdentity, create_invite, redeem_invite
-from tests.companies import Company, company, obligation
+from core.tenancy.invites import TelegramIdentity, redeem_invite
+from tests.companies import Company, company, invite, obligation
 from tests.integration.workers import worker_env
 from tests.telegram_stub import BOT_ID, TelegramStub
 
@@ -71,7 +71,7 @@ def send_document(stub: TelegramStub, chat: int, file_id: str, name: str, conten
 async def fire_drill_for_an_operator(db: Database, chat: int) -> tuple[Company, uuid.UUID]:
     """Acme, with an operator of DHK-01 linked to `chat`, and a fire drill needing proof."""
     acme = await company(db, "Acme")
-    issued = await create_invite(db, acme.tenant, role=AppRole.operator, branch_code="DHK-01")
+    issued = await invite(db, acme.tenant, AppRole.operator, ["DHK-01"])
     await redeem_invite(db, issued.code, TelegramIdentity(user_id=chat, full_name="Opu"))
     fire = await obligation(db, acme, acme.dhaka, "Fire drill", due_in_days=0, proof=True)
     return acme, fire

@@ -20,8 +20,9 @@ from core.crypto import generate_key
 from core.db.enums import AppRole
 from core.db.migrate import migrate
 from core.db.session import Database
-from core.tenancy.service import create_invite, resolve_tenant
+from core.tenancy.service import resolve_tenant
 from tests.cli.test_notify_cli import intrex
+from tests.companies import invite
 from tests.conftest import ScratchDatabases
 from tests.integration.workers import start, worker_env
 from tests.peers import Mailbox, WebhookReceiver, free_port
@@ -154,7 +155,7 @@ async def test_no_secret_reaches_logs_or_metrics(scratch: ScratchDatabases, tmp_
 
     db = Database(target.runtime_url, pool_size=2)
     tenant = await resolve_tenant(db, "Secretive")
-    issued = await create_invite(db, tenant, role=AppRole.head_office_admin)
+    issued = await invite(db, tenant, AppRole.head_office_admin)
     receiver.planned = [500]
     worker, status = await asyncio.to_thread(start, env, tmp_path / "run.log")
     chat = {"id": 9001, "type": "private", "first_name": "Sam"}

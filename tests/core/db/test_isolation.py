@@ -116,8 +116,7 @@ async def _fill(session: AsyncSession, tid: uuid.UUID, branch_id: uuid.UUID, use
             InviteCode(
                 tenant_id=tid,
                 code_hash=uuid.uuid4().hex * 2,
-                role=AppRole.operator,
-                branch_id=branch_id,
+                user_id=user_id,
                 expires_at=datetime.now(UTC) + timedelta(days=1),
             ),
             SslCheckResult(tenant_id=tid, domain_id=domain.id, check_status=SslCheckStatus.ok),

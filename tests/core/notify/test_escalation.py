@@ -23,7 +23,7 @@ from core.notify.dispatcher import Dispatcher
 from core.notify.events import resolve_events
 from core.notify.models import Acknowledgement
 from core.notify.wiring import build_channels, close_channels
-from core.tenancy.models import Tenant
+from core.tenancy.models import Tenant, User
 from core.tenancy.scope import ActorUnits
 from tests.companies import new_branch, new_tenant, person
 from tests.core.notify.conftest import Clock, World
@@ -217,7 +217,7 @@ async def test_telegram_routes_resolve_people_in_scope(
 ) -> None:
     manager = await add_user(world, AppRole.branch_manager, branch=True, chat=7001)
     await add_user(world, AppRole.branch_manager, branch=False, chat=7002)
-    await add_user(world, AppRole.operator, branch=True, chat=None)
+    invited = await add_user(world, AppRole.operator, branch=True, chat=None)
     spec = ConnectorSpec(type=ConnectorType.telegram_bot, name="tg")
     await add_connector(world.db, box, world.tenant, spec, allow_private=False)
     await route(world, "tg", "role:branch_manager")
@@ -232,13 +232,35 @@ async def test_telegram_routes_resolve_people_in_scope(
     finally:
         await close_channels(channels)
 
-    assert (report.sent, report.dead) == (1, 1)
+    assert (report.sent, report.dead) == (1, 0)
     assert [(chat, event_id) for chat, _, event_id in telegram.sent] == [(7001, event.id)]
     steps = await steps_of(world, event.id)
-    assert {s.recipient_ref for s in steps} >= {f"user:{manager.user_id}"}
-    dead = [s for s in steps if s.status is NotificationStatus.dead_letter]
-    assert dead[0].last_error is not None
-    assert "no linked Telegram account" in dead[0].last_error
+    assert {s.recipient_ref for s in steps} == {f"user:{manager.user_id}"}
+    assert f"user:{invited.user_id}" not in {s.recipient_ref for s in steps}
+
+
+async def test_a_person_named_by_email_who_never_linked_is_a_dead_letter_with_the_reason(
+    world: World, box: SecretBox, settings: Settings, clock: Clock
+) -> None:
+    invited = await add_user(world, AppRole.operator, branch=True, chat=None)
+    spec = ConnectorSpec(type=ConnectorType.telegram_bot, name="tg")
+    await add_connector(world.db, box, world.tenant, spec, allow_private=False)
+    async with world.db.tenant_uow(world.tenant.id) as session:
+        email = await session.scalar(select(User.email).where(User.id == invited.user_id))
+    assert email is not None
+    await route(world, "tg", email)
+    event = await emit(world, clock.now)
+    assert event is not None
+    channels: dict[Any, Any] = build_channels(settings, RecordingTelegram())
+    try:
+        report = await Dispatcher(world.db, settings, box, channels, clock=clock).run_once()
+    finally:
+        await close_channels(channels)
+
+    assert (report.sent, report.dead) == (0, 1)
+    [dead] = await steps_of(world, event.id)
+    assert dead.last_error is not None
+    assert "no linked Telegram account" in dead.last_error
 
 
 async def test_a_cause_that_went_away_stops_the_escalation(
