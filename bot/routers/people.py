@@ -235,7 +235,7 @@ async def choose_role(
     elif not role.head_office and not person.branch_ids:
         await edit_or_answer(
             callback,
-            _("A {role} acts for branches: choose the first branch of <b>{name}</b>.").format(
+            _("The {role} role acts for branches: choose the first branch of <b>{name}</b>.").format(
                 role=label(texts, role), name=e(person.name)
             ),
             first_branch_keyboard(person, role, await assignable_branches(session), 0),
@@ -247,7 +247,7 @@ async def choose_role(
     )
     await show_card(callback, changed, actor, texts)
     await callback.answer(
-        _("Now a {role}.").format(role=label(texts, changed.role)),
+        _("Role now: {role}.").format(role=label(texts, changed.role)),
     )
 
 
@@ -375,11 +375,11 @@ async def invite(
     until = texts.moment(issued.expires_at, actor.timezone)
     role_word = label(texts, role)
     lines = [
-        _("Invite for a {role} of {branch}, single use, valid until {moment}:").format(
+        _("Invite as {role} for {branch}, single use, valid until {moment}:").format(
             role=role_word, branch=e(", ".join(issued.person.branch_codes)), moment=until
         )
         if issued.person.branch_codes
-        else _("Invite for a {role}, single use, valid until {moment}:").format(
+        else _("Invite as {role}, single use, valid until {moment}:").format(
             role=role_word, moment=until
         ),
         issued.deep_link(me.username),

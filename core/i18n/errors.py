@@ -82,7 +82,7 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.branch_code_invalid: N_(
         "“{value}” is not a branch code: use 1 to 32 letters, digits, dashes or underscores."
     ),
-    ErrorCode.branch_needed: N_("A {role} needs at least one branch: name its code."),
+    ErrorCode.branch_needed: N_("The {role} role needs at least one branch: name its code."),
     ErrorCode.branch_unwanted: N_("Head office admins act for every branch: leave out the branch."),
     ErrorCode.branch_inactive: N_("Branch {code} is deactivated: activate it first."),
     ErrorCode.user_not_found: N_(

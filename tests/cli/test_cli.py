@@ -118,7 +118,7 @@ def test_full_admin_flow_with_json(server_env: dict[str, str], tmp_path: Path) -
         (["invite", "create", "--tenant", "Dup", "--role", "king"], "Unknown role “king”"),
         (
             ["invite", "create", "--tenant", "Dup", "--role", "operator"],
-            "An invite for the operator role needs a branch",
+            "The operator role needs at least one branch",
         ),
     ],
 )
