@@ -235,9 +235,9 @@ async def choose_role(
     elif not role.head_office and not person.branch_ids:
         await edit_or_answer(
             callback,
-            _("The {role} role acts for branches: choose the first branch of <b>{name}</b>.").format(
-                role=label(texts, role), name=e(person.name)
-            ),
+            _(
+                "The {role} role acts for branches: choose the first branch of <b>{name}</b>."
+            ).format(role=label(texts, role), name=e(person.name)),
             first_branch_keyboard(person, role, await assignable_branches(session), 0),
         )
         await callback.answer()

@@ -212,7 +212,12 @@ async def list_people(
     page_size: int = DEFAULT_PAGE_SIZE,
     now: datetime | None = None,
 ) -> PeoplePage:
-    """One page of the people the actor may see: active first, then by role and name."""
+    """One page of the people the actor may see: active first, then by role and name.
+
+    The page's ids are chosen first, by their own statement, so branches and invites are
+    gathered for the page's rows only (joined to the ordered ids instead, the planner may
+    rescan the whole ordering once per person).
+    """
     if not policy.can_view_people(actor):
         raise PermissionDeniedError(ErrorCode.managers_only)
     if page < 0:
@@ -230,12 +235,18 @@ async def list_people(
         )
     where = and_(*conditions)
     total = await session.scalar(select(func.count()).select_from(User).where(where)) or 0
+    ordering = (User.status != UserStatus.active.value, ROLE_ORDER, SORT_NAME, User.id)
+    chosen = list(
+        await session.scalars(
+            select(User.id)
+            .where(where)
+            .order_by(*ordering)
+            .offset(page * page_size)
+            .limit(page_size)
+        )
+    )
     rows = await session.execute(
-        _people_query(utc_now(now))
-        .where(where)
-        .order_by((User.status != UserStatus.active.value), ROLE_ORDER, SORT_NAME, User.id)
-        .offset(page * page_size)
-        .limit(page_size)
+        _people_query(utc_now(now)).where(User.id.in_(chosen)).order_by(*ordering)
     )
     return PeoplePage([_view(row) for row in rows], page, page_size, total)
 
