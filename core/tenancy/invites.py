@@ -46,6 +46,7 @@ from core.tenancy.people import (
     ensure_email_free,
     normalised_email,
     person_details,
+    refuse_last_admin,
 )
 from core.tenancy.scope import Actor
 
@@ -166,6 +167,8 @@ async def _invitee(
         return user
     if existing.telegram_user_id is not None:
         raise ConflictError(ErrorCode.email_taken, value=email)
+    if role is not AppRole.head_office_admin:
+        await refuse_last_admin(session, existing)
     await session.execute(
         update(InviteCode)
         .where(
@@ -317,7 +320,9 @@ async def list_invites(
         )
     rows = await session.execute(query.order_by(InviteCode.expires_at, InviteCode.id))
     views = [_invite_view(row, moment) for row in rows]
-    return sorted(views, key=lambda view: view.state is not InviteState.open)
+    still_open = [view for view in views if view.state is InviteState.open]
+    closed = [view for view in views if view.state is not InviteState.open]
+    return still_open + sorted(closed, key=lambda view: view.created_at, reverse=True)
 
 
 async def find_invite(session: AsyncSession, reference: str) -> uuid.UUID:
@@ -411,8 +416,10 @@ async def redeem_invite(
             )
         ).first()
         linked = await session.scalar(
-            select(User.id).where(User.telegram_user_id == identity.user_id)
+            select(User.status).where(User.telegram_user_id == identity.user_id)
         )
+    if linked == UserStatus.disabled.value:
+        raise PermissionDeniedError(ErrorCode.account_inactive)
     if found is None:
         raise NotFoundError(ErrorCode.invite_invalid)
     if linked is not None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import record, snapshot
 from core.clock import utc_now
-from core.db.enums import OPEN_OBLIGATION, AppRole, BranchStatus, Language, UserStatus
+from core.db.enums import OPEN_OBLIGATION, AppRole, BranchStatus, UserStatus
 from core.errors import (
     ConflictError,
     ErrorCode,
@@ -42,6 +42,8 @@ from core.validation import is_email_address
 DEFAULT_PAGE_SIZE = 8
 MAX_PAGE_SIZE = 200
 NAME_LIMIT = 200
+MAX_USER_ID = 2_147_483_647
+"""User ids are PostgreSQL integers: a larger number names nobody."""
 
 
 @dataclass(frozen=True)
@@ -279,7 +281,9 @@ async def person_details(
 async def find_person(session: AsyncSession, reference: str) -> int:
     """The CLI's USER: a user's id, email or Telegram @username, in the session's tenant."""
     cleaned = reference.strip()
-    if cleaned.isdigit():
+    if cleaned.isascii() and cleaned.isdigit():
+        if int(cleaned) > MAX_USER_ID:
+            raise NotFoundError(ErrorCode.user_not_found, value=cleaned)
         condition = User.id == int(cleaned)
     elif cleaned.startswith("@"):
         condition = func.lower(User.telegram_username) == cleaned[1:].lower()
@@ -307,10 +311,14 @@ async def branches_by_code(session: AsyncSession, codes: Iterable[str]) -> list[
 
 
 async def checked_branches(
-    session: AsyncSession, role: AppRole, branch_ids: Collection[uuid.UUID]
+    session: AsyncSession,
+    role: AppRole,
+    branch_ids: Collection[uuid.UUID],
+    kept: Collection[uuid.UUID] = (),
 ) -> list[Branch]:
     """The branches a person of `role` is to act for, checked: head office takes none, the
-    others at least one, every one of them existing and active."""
+    others at least one, every one existing, and active unless the person has it already
+    (`kept`: a branch deactivated later does not block other changes to its people)."""
     if role.head_office:
         if branch_ids:
             raise ValidationError(ErrorCode.branch_unwanted)
@@ -325,7 +333,7 @@ async def checked_branches(
     if len(branches) != len(set(branch_ids)):
         raise NotFoundError(ErrorCode.branch_not_in_scope)
     for branch in branches:
-        if branch.status != BranchStatus.active:
+        if branch.status != BranchStatus.active and branch.id not in kept:
             raise ValidationError(ErrorCode.branch_inactive, code=branch.code)
     return branches
 
@@ -360,12 +368,32 @@ async def ensure_email_free(session: AsyncSession, email: str | None, user_id: i
 
 
 async def _locked(session: AsyncSession, actor: Actor, user_id: int) -> User:
+    """The person, locked for a change; for a head office admin, every active admin is
+    locked first, in id order, so that crossed changes of two admins queue instead of
+    deadlocking, and the last-admin count stays true until this transaction ends."""
     if not policy.can_manage_people(actor):
         raise PermissionDeniedError(ErrorCode.head_office_only)
+    role = await session.scalar(select(User.role).where(User.id == user_id))
+    if role is None:
+        raise NotFoundError(ErrorCode.person_not_found)
+    if role is AppRole.head_office_admin:
+        await lock_active_admins(session)
     user = await session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None:
         raise NotFoundError(ErrorCode.person_not_found)
     return user
+
+
+async def lock_active_admins(session: AsyncSession) -> list[int]:
+    """Lock every active head office admin's row, in id order; their ids."""
+    return list(
+        await session.scalars(
+            select(User.id)
+            .where(User.role == AppRole.head_office_admin, User.status == UserStatus.active.value)
+            .order_by(User.id)
+            .with_for_update()
+        )
+    )
 
 
 async def _branch_ids(session: AsyncSession, user_id: int) -> list[uuid.UUID]:
@@ -389,18 +417,11 @@ async def _codes(session: AsyncSession, branch_ids: Collection[uuid.UUID]) -> li
     )
 
 
-async def _refuse_last_admin(session: AsyncSession, user: User) -> None:
+async def refuse_last_admin(session: AsyncSession, user: User) -> None:
     """Refuse to take the last active head office admin away (locks every active admin)."""
     if user.role is not AppRole.head_office_admin or user.status != UserStatus.active:
         return
-    admins = list(
-        await session.scalars(
-            select(User.id)
-            .where(User.role == AppRole.head_office_admin, User.status == UserStatus.active.value)
-            .with_for_update()
-        )
-    )
-    if admins == [user.id]:
+    if await lock_active_admins(session) == [user.id]:
         raise ConflictError(
             ErrorCode.last_admin,
             name=person_name(
@@ -446,7 +467,7 @@ async def set_person_active(
     if user.status == wanted:
         return await person_details(session, actor, user_id), False
     if not active:
-        await _refuse_last_admin(session, user)
+        await refuse_last_admin(session, user)
     before = await _snapshot_with_branches(session, user)
     user.status = wanted.value
     action = "user.enable" if active else "user.disable"
@@ -467,6 +488,17 @@ class PersonChanges:
     @property
     def empty(self) -> bool:
         return all(getattr(self, name) is None for name in self.__dataclass_fields__)
+
+
+def chosen_language(value: str) -> str | None:
+    """`en` or `bn` (any case), or None for an empty value ("no choice"); else refused."""
+    cleaned = value.strip().lower()
+    if not cleaned:
+        return None
+    language = parse_language(cleaned)
+    if language is None or language.value != cleaned:
+        raise ValidationError(ErrorCode.language_unknown, value=value.strip())
+    return language.value
 
 
 def parse_role(value: str) -> AppRole:
@@ -493,21 +525,18 @@ async def update_person(
         branch_ids = []
     else:
         branch_ids = current_branches
-    branches = await checked_branches(session, role, branch_ids)
+    branches = await checked_branches(session, role, branch_ids, kept=current_branches)
     email = normalised_email(changes.email) if changes.email is not None else user.email
     await ensure_email_free(session, email, user.id)
     if role is not user.role and user.role is AppRole.head_office_admin:
-        await _refuse_last_admin(session, user)
+        await refuse_last_admin(session, user)
     before = await _snapshot_with_branches(session, user)
     user.role = role
     user.email = email
     if changes.full_name is not None:
         user.full_name = cleaned_name(changes.full_name)
     if changes.language is not None:
-        language: Language | None = (
-            parse_language(changes.language) if changes.language.strip() else None
-        )
-        user.language = language.value if language else None
+        user.language = chosen_language(changes.language)
     wanted = {branch.id for branch in branches}
     if wanted != set(current_branches):
         dropped = set(current_branches) - wanted

@@ -29,7 +29,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-BACKFILLED = ("users", "invite_codes", "user_branches")
+BACKFILLED = ("users", "invite_codes", "user_branches", "branches", "activity_logs")
 
 BACKFILL = """
 DO $$
@@ -42,7 +42,13 @@ BEGIN
         SELECT id INTO created FROM users
         WHERE tenant_id = invite.tenant_id AND email = invite.email;
         IF FOUND THEN
-            UPDATE invite_codes SET user_id = created, revoked_at = now() WHERE id = invite.id;
+            -- Someone who never linked is simply invited (again); a linked person's email
+            -- could never be redeemed, so that invite is closed.
+            UPDATE invite_codes SET user_id = created,
+                revoked_at = CASE WHEN EXISTS (
+                    SELECT 1 FROM users WHERE id = created AND telegram_user_id IS NOT NULL)
+                    THEN now() END
+            WHERE id = invite.id;
             CONTINUE;
         END IF;
         INSERT INTO users (tenant_id, role, email, status)
@@ -60,19 +66,23 @@ $$
 """
 
 
-def _backfill_invited_users() -> None:
-    """Give every invite its user: a used one the user it made; an open one a new user (its
-    role, email and branch), disabled if the invite had expired; one whose email another
-    user has already could never be redeemed, so it is revoked.
-
-    Across tenants, as the tables' owner: row-level security is lifted for the owner for
-    this transaction's data step and forced again at once.
-    """
+def _across_tenants(*statements: str) -> None:
+    """Run data statements over every tenant as the tables' owner: row-level security is
+    lifted for the owner for this transaction's data step and forced again at once."""
     for table in BACKFILLED:
         op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
-    op.execute(BACKFILL)
+    for statement in statements:
+        op.execute(statement)
     for table in BACKFILLED:
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+
+
+def _backfill_invited_users() -> None:
+    """Give every invite its user: a used one the user it made; an open one a new user (its
+    role, email and branch), disabled if the invite had expired, or the user who has its
+    email and never linked; an invite whose email a linked user has could never be
+    redeemed, so it is revoked."""
+    _across_tenants(BACKFILL)
 
 
 def upgrade() -> None:
@@ -156,13 +166,16 @@ def downgrade() -> None:
     )
     op.add_column("invite_codes", sa.Column("email", sa.String(length=320), nullable=True))
     op.add_column("invite_codes", sa.Column("branch_id", sa.UUID(), nullable=True))
-    op.execute(
+    _across_tenants(
         "UPDATE invite_codes AS i SET role = u.role, email = u.email, "
         "used_by_user_id = CASE WHEN i.used_at IS NOT NULL THEN u.id END, "
-        "branch_id = (SELECT b.branch_id FROM user_branches AS b WHERE b.user_id = u.id LIMIT 1) "
-        "FROM users AS u WHERE u.id = i.user_id"
+        "branch_id = (SELECT b.branch_id FROM user_branches AS b WHERE b.user_id = u.id "
+        "ORDER BY b.branch_id LIMIT 1), "
+        "expires_at = CASE WHEN i.revoked_at IS NOT NULL AND i.used_at IS NULL "
+        "THEN LEAST(i.expires_at, i.revoked_at) ELSE i.expires_at END "
+        "FROM users AS u WHERE u.id = i.user_id",
+        "DELETE FROM invite_codes WHERE role IS NULL",
     )
-    op.execute("DELETE FROM invite_codes WHERE role IS NULL")
     op.alter_column("invite_codes", "role", nullable=False)
     op.create_foreign_key(
         op.f("fk_invite_codes_tenant_id_branch_id_branches"),
@@ -186,6 +199,13 @@ def downgrade() -> None:
     )
     op.drop_constraint(
         op.f("fk_invite_codes_tenant_id_user_id_users"), "invite_codes", type_="foreignkey"
+    )
+    _across_tenants(
+        # Users who only exist because an invite made them did not exist before: 0006
+        # creates the user when the invite is redeemed.
+        "DELETE FROM users AS u WHERE u.telegram_user_id IS NULL "
+        "AND EXISTS (SELECT 1 FROM invite_codes AS i WHERE i.user_id = u.id) "
+        "AND NOT EXISTS (SELECT 1 FROM activity_logs AS a WHERE a.user_id = u.id)"
     )
     for column in ("revoked_by_user_id", "revoked_at", "full_name", "user_id"):
         op.drop_column("invite_codes", column)

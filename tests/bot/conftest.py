@@ -31,8 +31,8 @@ from core.notify.dispatcher import DispatchReport
 from core.notify.routes import add_route
 from core.notify.wiring import build_channels, close_channels
 from core.ssl.checker import StaticResolver
-from core.tenancy.models import Branch
 from core.tenancy.invites import TelegramIdentity, redeem_invite
+from core.tenancy.models import Branch
 from tests.companies import Company, invite
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import LoopbackServers, loopback_servers

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.callbacks import (
     InviteButton,
@@ -20,13 +20,15 @@ from bot.callbacks import (
     PersonButton,
     PersonRoleButton,
 )
+from core.chat.models import ChatState
 from core.db.enums import AppRole, NotificationEventType, Severity
 from core.notify.events import emit_event
 from core.notify.models import NotificationStep
 from core.obligations.clock import run_obligation_clock
+from core.obligations.models import ObligationDocument
 from core.tenancy.models import InviteCode, User, UserBranch
 from tests.bot.conftest import BotWorld, Conversation, deliver, member, telegram_alerts
-from tests.companies import Company, company, invite, obligation
+from tests.companies import PDF, Company, company, invite, obligation
 
 
 async def user_id_of(world: BotWorld, person: Conversation) -> int:
@@ -318,7 +320,7 @@ async def test_the_telegram_name_and_username_are_refreshed_and_shown(world: Bot
     karim_id = await user_id_of(world, karim)
     async with world.db.system_uow() as session:
         await session.execute(
-            User.__table__.update()
+            update(User)
             .where(User.id == karim_id)
             .values(last_seen_at=datetime.now(UTC) - timedelta(hours=1))
         )
@@ -366,3 +368,45 @@ async def test_people_pages_and_forged_buttons(world: BotWorld) -> None:
     assert "No such person" in await admin.press(
         PersonButton(action="disable", id=outsider.person.id).pack()
     )
+
+
+async def test_disabling_clears_the_conversation_and_start_says_the_account_is_inactive(
+    world: BotWorld,
+) -> None:
+    acme = await company(world.db, "Acme")
+    admin = await member(world, acme, AppRole.head_office_admin, None, "Ayesha")
+    operator = await member(world, acme, AppRole.operator, acme.dhaka, "Opu")
+    fire = await obligation(world.db, acme, acme.dhaka, "Fire drill", due_in_days=3, proof=True)
+    assert "Send the proof" in await operator.press(
+        ObligationButton(action="proof", id=fire.hex).pack()
+    )
+    async with world.db.system_uow() as session:
+        waiting = await session.scalar(
+            select(ChatState.state).where(ChatState.key.contains(f":{operator.telegram_id}:"))
+        )
+    assert waiting is not None
+    operator_id = await user_id_of(world, operator)
+    await card(admin, operator_id)
+    await admin.press_labelled("Disable")
+
+    assert "not linked" in await operator.send_document(PDF, "proof.pdf")
+    async with world.db.system_uow() as session:
+        states = list(
+            await session.scalars(
+                select(ChatState.state).where(
+                    ChatState.key.contains(f":{operator.telegram_id}:"),
+                    ChatState.state.is_not(None),
+                )
+            )
+        )
+    assert states == []
+    fresh = await invite(world.db, acme.tenant, AppRole.operator, ["DHK-01"])
+    assert "Your account is not active" in await operator.send(f"/start {fresh.code}")
+
+    await card(admin, operator_id)
+    await admin.press_labelled("Enable")
+    offered = await operator.send_document(PDF, "proof.pdf")
+    assert "Which obligation is this file proof for?" in offered
+    async with world.db.tenant_uow(acme.tenant.id) as session:
+        documents = list(await session.scalars(select(ObligationDocument)))
+    assert documents == []
