@@ -5,26 +5,30 @@ from __future__ import annotations
 import asyncio
 import shlex
 import signal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 from sqlalchemy import select
 
 from cli.database import answer_for_tenant, answer_from_database, open_target
 from cli.notify import connector_app, notify_app, route_app
 from cli.obligations import import_app, obligations_app
-from cli.output import JSON_OPTION, Reply, answer, emit, fail, refusals
+from cli.output import JSON_OPTION, Reply, answer, emit, fail
+from cli.people import invite_app, refuse_usage, user_app
 from cli.ssl import ssl_app
 from core.config import get_settings
 from core.crypto import generate_key, load_secret_box
+from core.db.enums import BranchStatus
 from core.db.migrate import ensure_schema, migrate
 from core.db.session import Database
 from core.db.target import DatabaseTarget
 from core.logging import configure_logging
 from core.notify.connectors import rotate_connector_secrets
 from core.tenancy import service as tenancy
-from core.tenancy.models import Tenant, User
+from core.tenancy.models import Branch, Tenant, User
+from core.tenancy.scope import console_unit
 
 app = typer.Typer(
     name="intrex",
@@ -34,12 +38,15 @@ app = typer.Typer(
     add_completion=False,
 )
 tenant_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
-branch_app = typer.Typer(help="Create and list a tenant's branches.", no_args_is_help=True)
-invite_app = typer.Typer(help="Issue one-time invite codes for the bot.", no_args_is_help=True)
+branch_app = typer.Typer(
+    help="Create, list, change, deactivate and activate a tenant's branches.",
+    no_args_is_help=True,
+)
 keys_app = typer.Typer(help="Encryption keys for connector secrets.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(branch_app, name="branch")
 app.add_typer(invite_app, name="invite")
+app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ssl_app, name="ssl")
 app.add_typer(import_app, name="import")
@@ -160,71 +167,121 @@ def branch_create(
     answer_for_tenant(as_json, tenant, work)
 
 
+def branch_json(branch: Branch) -> dict[str, Any]:
+    return {
+        "id": branch.id,
+        "code": branch.code,
+        "name": branch.name,
+        "city_corporation": branch.city_corporation,
+        "district": branch.district,
+        "region": branch.region,
+        "status": branch.status,
+    }
+
+
+def branch_text(branch: Branch) -> str:
+    """A branch on one line: code, name, where it is, and its status when not active."""
+    place = ", ".join(
+        part for part in (branch.city_corporation, branch.district, branch.region) if part
+    )
+    return (
+        f"[bold]{escape(branch.code)}[/] {escape(branch.name)}"
+        + (f" ({escape(place)})" if place else "")
+        + ("" if branch.status == BranchStatus.active else f" [red]{branch.status}[/]")
+    )
+
+
 @branch_app.command("list")
 def branch_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
-    """List a tenant's branches."""
+    """List a tenant's branches with their status."""
 
     async def work(db: Database, owner: Tenant) -> Reply:
         branches = await tenancy.list_branches(db, owner)
-        rows = [
-            {
-                "id": b.id,
-                "code": b.code,
-                "name": b.name,
-                "city_corporation": b.city_corporation,
-                "district": b.district,
-                "region": b.region,
-            }
-            for b in branches
-        ]
-        human = "\n".join(f"{b.code}\t{b.name}" for b in branches) or "No branches."
-        return Reply({"ok": True, "branches": rows}, human)
+        if not branches:
+            return Reply({"ok": True, "branches": []}, "No branches.")
+        table = Table(header_style="bold")
+        for column in ("code", "name", "city corporation", "district", "region", "status"):
+            table.add_column(column, overflow="fold")
+        for b in branches:
+            table.add_row(
+                escape(b.code),
+                escape(b.name),
+                escape(b.city_corporation or ""),
+                escape(b.district or ""),
+                escape(b.region or ""),
+                b.status if b.status == BranchStatus.active else f"[red]{b.status}[/]",
+            )
+        return Reply({"ok": True, "branches": [branch_json(b) for b in branches]}, table)
 
     answer_for_tenant(as_json, tenant, work)
 
 
-@invite_app.command("create")
-def invite_create(
+BRANCH_UPDATE_USAGE = (
+    "intrex branch update --tenant T --code CODE [--name N] [--city-corporation X] "
+    "[--district X] [--region X]"
+)
+
+
+@branch_app.command("update")
+def branch_update(
     tenant: TenantOption,
-    role: Annotated[str, typer.Option(help="head_office_admin, branch_manager or operator.")],
-    branch: Annotated[str | None, typer.Option(help="Branch code (managers, operators).")] = None,
-    email: Annotated[str | None, typer.Option(help="The invited person's email.")] = None,
-    days: Annotated[int, typer.Option(help="Days until the code expires.", min=1)] = 7,
+    code: Annotated[str, typer.Option(help="The branch's code.")],
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    city_corporation: Annotated[str | None, typer.Option(help="'' clears it.")] = None,
+    district: Annotated[str | None, typer.Option(help="'' clears it.")] = None,
+    region: Annotated[str | None, typer.Option(help="'' clears it.")] = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Issue a one-time invite code and its Telegram deep link."""
-    from datetime import timedelta
-
-    with refusals(as_json):
-        parsed_role = tenancy.parse_role(role)
+    """Rename a branch or change where it is (audited)."""
+    if all(value is None for value in (name, city_corporation, district, region)):
+        refuse_usage(as_json, BRANCH_UPDATE_USAGE)
+    changes = tenancy.BranchChanges(
+        name=name, city_corporation=city_corporation, district=district, region=region
+    )
 
     async def work(db: Database, owner: Tenant) -> Reply:
-        issued = await tenancy.create_invite(
-            db,
-            owner,
-            role=parsed_role,
-            branch_code=branch,
-            email=email,
-            ttl=timedelta(days=days),
-        )
-        link = issued.deep_link(get_settings().bot_username)
-        return Reply(
-            {
-                "ok": True,
-                "code": issued.code,
-                "deep_link": link,
-                "role": parsed_role.value,
-                "branch": issued.branch_code,
-                "expires_at": issued.invite.expires_at.isoformat(),
-            },
-            f"Invite for {tenancy.with_article(parsed_role.value)}"
-            + (f" of {issued.branch_code}" if issued.branch_code else "")
-            + f" (single use, expires {issued.invite.expires_at:%Y-%m-%d %H:%M} UTC)\n"
-            f"code: [bold]{issued.code}[/]\nlink: {link}\n"
-            f"In the bot: /start {issued.code}",
-        )
+        async with console_unit(db, owner.id) as (session, actor):
+            branch = await tenancy.update_branch(session, actor, code, changes)
+            data = {"ok": True, "branch": branch_json(branch)}
+            human = f"Updated branch {branch_text(branch)}"
+        return Reply(data, human)
 
     answer_for_tenant(as_json, tenant, work)
+
+
+def _set_branch_active(tenant: str, code: str, active: bool, as_json: bool) -> None:
+    async def work(db: Database, owner: Tenant) -> Reply:
+        async with console_unit(db, owner.id) as (session, actor):
+            branch, changed = await tenancy.set_branch_active(session, actor, code, active)
+            data = {"ok": True, "changed": changed, "branch": branch_json(branch)}
+            if changed:
+                human = f"{'Activated' if active else 'Deactivated'} branch {branch_text(branch)}"
+            else:
+                state = "active" if active else "inactive"
+                human = f"Branch {escape(branch.code)} is already {state}: nothing changed."
+        return Reply(data, human)
+
+    answer_for_tenant(as_json, tenant, work)
+
+
+@branch_app.command("deactivate")
+def branch_deactivate(
+    tenant: TenantOption,
+    code: Annotated[str, typer.Option(help="The branch's code.")],
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Deactivate a branch: no new obligations, its domains pause; nothing is deleted."""
+    _set_branch_active(tenant, code, False, as_json)
+
+
+@branch_app.command("activate")
+def branch_activate(
+    tenant: TenantOption,
+    code: Annotated[str, typer.Option(help="The branch's code.")],
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Activate a deactivated branch again."""
+    _set_branch_active(tenant, code, True, as_json)
 
 
 @keys_app.command("generate")

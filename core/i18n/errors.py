@@ -118,7 +118,7 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
         "Quiet hours “{value}” must look like 22:00-07:00, or be off."
     ),
     ErrorCode.quiet_hours_empty: N_("Quiet hours must not start and end at the same time."),
-    ErrorCode.invite_ttl_invalid: N_("An invite must be valid for some time."),
+    ErrorCode.invite_ttl_invalid: N_("An invite is valid for 1 to {limit} days."),
     ErrorCode.host_missing: N_("Give a host name, e.g. example.com or example.com:8443."),
     ErrorCode.host_is_url: N_(
         "“{value}” looks like a URL: give just the host name and optional port, "

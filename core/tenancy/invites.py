@@ -46,7 +46,6 @@ from core.tenancy.people import (
     ensure_email_free,
     normalised_email,
     person_details,
-    refuse_last_admin,
 )
 from core.tenancy.scope import Actor
 
@@ -95,7 +94,7 @@ async def create_invite(
     if not policy.can_invite(actor):
         raise PermissionDeniedError(ErrorCode.head_office_only)
     if not timedelta(0) < request.ttl <= MAX_INVITE_TTL:
-        raise ValidationError(ErrorCode.invite_ttl_invalid)
+        raise ValidationError(ErrorCode.invite_ttl_invalid, limit=MAX_INVITE_TTL.days)
     branches = await checked_branches(session, request.role, request.branch_ids)
     email = normalised_email(request.email) if request.email else None
     full_name = cleaned_name(request.full_name) if request.full_name else None
@@ -167,8 +166,6 @@ async def _invitee(
         return user
     if existing.telegram_user_id is not None:
         raise ConflictError(ErrorCode.email_taken, value=email)
-    if role is not AppRole.head_office_admin:
-        await refuse_last_admin(session, existing)
     await session.execute(
         update(InviteCode)
         .where(

@@ -385,15 +385,15 @@ async def _locked(session: AsyncSession, actor: Actor, user_id: int) -> User:
 
 
 async def lock_active_admins(session: AsyncSession) -> list[int]:
-    """Lock every active head office admin's row, in id order; their ids."""
-    return list(
-        await session.scalars(
-            select(User.id)
-            .where(User.role == AppRole.head_office_admin, User.status == UserStatus.active.value)
-            .order_by(User.id)
-            .with_for_update()
-        )
+    """Lock every active head office admin's row, in id order; the ids of those who have
+    linked Telegram (an invited admin who never linked cannot act, so does not count)."""
+    rows = await session.execute(
+        select(User.id, User.telegram_user_id)
+        .where(User.role == AppRole.head_office_admin, User.status == UserStatus.active.value)
+        .order_by(User.id)
+        .with_for_update()
     )
+    return [row.id for row in rows if row.telegram_user_id is not None]
 
 
 async def _branch_ids(session: AsyncSession, user_id: int) -> list[uuid.UUID]:
@@ -418,8 +418,11 @@ async def _codes(session: AsyncSession, branch_ids: Collection[uuid.UUID]) -> li
 
 
 async def refuse_last_admin(session: AsyncSession, user: User) -> None:
-    """Refuse to take the last active head office admin away (locks every active admin)."""
+    """Refuse to take away the last active head office admin who can act, the last one
+    linked to Telegram (locks every active admin)."""
     if user.role is not AppRole.head_office_admin or user.status != UserStatus.active:
+        return
+    if user.telegram_user_id is None:
         return
     if await lock_active_admins(session) == [user.id]:
         raise ConflictError(
@@ -503,13 +506,11 @@ def chosen_language(value: str) -> str | None:
 
 def parse_role(value: str) -> AppRole:
     """A role name in any case, with spaces or dashes for underscores."""
-    return parse_enum(
-        AppRole, value.strip().lower().replace("-", "_").replace(" ", "_"), N_("role")
-    )
+    return parse_enum(AppRole, value, N_("role"))
 
 
 def parse_user_status(value: str) -> UserStatus:
-    return parse_enum(UserStatus, value.strip().lower(), N_("status"))
+    return parse_enum(UserStatus, value, N_("status"))
 
 
 async def update_person(
@@ -519,6 +520,8 @@ async def update_person(
     user = await _locked(session, actor, user_id)
     current_branches = await _branch_ids(session, user_id)
     role = changes.role or user.role
+    if role is not user.role and user.role is AppRole.head_office_admin:
+        await refuse_last_admin(session, user)
     if changes.branch_ids is not None:
         branch_ids: Collection[uuid.UUID] = changes.branch_ids
     elif role.head_office:
@@ -528,8 +531,6 @@ async def update_person(
     branches = await checked_branches(session, role, branch_ids, kept=current_branches)
     email = normalised_email(changes.email) if changes.email is not None else user.email
     await ensure_email_free(session, email, user.id)
-    if role is not user.role and user.role is AppRole.head_office_admin:
-        await refuse_last_admin(session, user)
     before = await _snapshot_with_branches(session, user)
     user.role = role
     user.email = email

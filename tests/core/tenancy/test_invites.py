@@ -434,14 +434,19 @@ async def test_inviting_a_revoked_person_again_enables_them(db: Database, tenant
     assert (await redeem_invite(db, second.code, identity())).id == first.person.id
 
 
-async def test_inviting_the_last_admin_again_cannot_demote_them(
+async def test_an_admin_who_never_linked_can_be_invited_again_in_another_role(
     db: Database, firm: Company
 ) -> None:
+    """The last-admin rule counts admins who can act (linked); an invitee who never linked
+    is only an invite, and a linked admin cannot be re-invited at all (their email is taken)."""
     boss = await invite(db, firm.tenant, AppRole.head_office_admin, email="boss@example.com")
+    again = await invite(db, firm.tenant, AppRole.operator, ["DHK-01"], email="boss@example.com")
+    assert again.person.id == boss.person.id
+    assert (await user_row(db, firm.tenant, boss.person.id)).role is AppRole.operator
+    await redeem_invite(db, again.code, identity())
     with pytest.raises(ConflictError) as refused:
-        await invite(db, firm.tenant, AppRole.operator, ["DHK-01"], email="boss@example.com")
-    assert refused.value.code is ErrorCode.last_admin
-    assert (await user_row(db, firm.tenant, boss.person.id)).role is AppRole.head_office_admin
+        await invite(db, firm.tenant, AppRole.head_office_admin, email="boss@example.com")
+    assert refused.value.code is ErrorCode.email_taken
 
 
 # Listing and finding

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from core.audit.models import ActivityLog
-from core.db.enums import AppRole, ObligationStatus, UserStatus
+from core.db.enums import AppRole, InviteState, ObligationStatus, UserStatus
 from core.db.session import Database
 from core.errors import (
     ConflictError,
@@ -25,6 +25,7 @@ from core.errors import (
     ValidationError,
 )
 from core.obligations.models import ObligationInstance
+from core.tenancy.invites import revoke_invite
 from core.tenancy.models import Tenant, User, UserBranch
 from core.tenancy.names import person_name
 from core.tenancy.people import (
@@ -40,7 +41,7 @@ from core.tenancy.people import (
 )
 from core.tenancy.scope import ActorUnits, console_unit
 from core.tenancy.service import set_branch_active
-from tests.companies import Company, company, new_tenant, obligation, person
+from tests.companies import Company, company, invite, new_tenant, obligation, person
 
 
 @dataclass
@@ -66,13 +67,20 @@ class Staff:
         return self.firm.tenant
 
 
+def chat() -> int:
+    """A Telegram account no other test uses: the last-admin rule counts linked admins."""
+    return 2 * 10**12 + uuid.uuid4().int % 10**12
+
+
 @pytest.fixture
 async def staff(db: Database) -> Staff:
     firm = await company(db)
     dhaka, ctg = firm.dhaka, firm.chattogram
     return Staff(
         firm=firm,
-        nadia=await person(db, firm.tenant, AppRole.head_office_admin, name="Nadia Admin"),
+        nadia=await person(
+            db, firm.tenant, AppRole.head_office_admin, name="Nadia Admin", telegram_user_id=chat()
+        ),
         karim=await person(db, firm.tenant, AppRole.branch_manager, [dhaka], name="Karim Ahmed"),
         tania=await person(db, firm.tenant, AppRole.branch_manager, [ctg], name="tania"),
         rahim=await person(
@@ -361,7 +369,9 @@ async def test_an_admin_can_go_when_another_active_admin_remains(
     db: Database, staff: Staff
 ) -> None:
     nadia = staff.nadia.user_id
-    omar = await person(db, staff.tenant, AppRole.head_office_admin, name="Omar")
+    omar = await person(
+        db, staff.tenant, AppRole.head_office_admin, name="Omar", telegram_user_id=chat()
+    )
     async with console_unit(db, staff.tenant.id) as (session, actor):
         await set_person_active(session, actor, omar.user_id, False)
     with pytest.raises(ConflictError) as refused:
@@ -413,7 +423,9 @@ async def _active_admins(db: Database, tenant: Tenant) -> list[int]:
 async def test_two_admins_demoting_each_other_at_once_one_succeeds(
     db: Database, staff: Staff
 ) -> None:
-    omar = await person(db, staff.tenant, AppRole.head_office_admin, name="Omar")
+    omar = await person(
+        db, staff.tenant, AppRole.head_office_admin, name="Omar", telegram_user_id=chat()
+    )
     dhaka = staff.firm.dhaka.id
     results = await asyncio.gather(
         _demote(staff.nadia, omar.user_id, dhaka),
@@ -434,7 +446,9 @@ async def test_two_admins_demoting_each_other_at_once_one_succeeds(
 async def test_the_loser_of_two_crossed_demotions_is_told_last_admin(
     db: Database, staff: Staff
 ) -> None:
-    omar = await person(db, staff.tenant, AppRole.head_office_admin, name="Omar")
+    omar = await person(
+        db, staff.tenant, AppRole.head_office_admin, name="Omar", telegram_user_id=chat()
+    )
     dhaka = staff.firm.dhaka.id
     both_locked = asyncio.Barrier(2)
 
@@ -484,9 +498,13 @@ async def test_role_change_to_head_office_clears_branches(db: Database, staff: S
 
 
 async def test_role_change_refuses_wrong_branches(db: Database, staff: Staff) -> None:
+    omar = await person(
+        db, staff.tenant, AppRole.head_office_admin, name="Omar", telegram_user_id=chat()
+    )
     with pytest.raises(ValidationError) as needed:
-        await change(db, staff.tenant, staff.nadia.user_id, PersonChanges(role=AppRole.operator))
+        await change(db, staff.tenant, omar.user_id, PersonChanges(role=AppRole.operator))
     assert needed.value.code is ErrorCode.branch_needed
+
     with pytest.raises(ValidationError) as unwanted:
         await change(
             db,
@@ -506,6 +524,32 @@ async def test_role_change_refuses_wrong_branches(db: Database, staff: Staff) ->
         )
     assert nowhere.value.code is ErrorCode.branch_not_in_scope
     assert (await user_row(db, staff.tenant, staff.rahim.user_id)).role is AppRole.operator
+
+
+async def test_the_last_admin_reason_comes_before_the_branch_one(
+    db: Database, staff: Staff
+) -> None:
+    with pytest.raises(ConflictError) as last:
+        await change(db, staff.tenant, staff.nadia.user_id, PersonChanges(role=AppRole.operator))
+    assert last.value.code is ErrorCode.last_admin
+
+
+async def test_an_invited_admin_who_never_linked_does_not_count_as_another_admin(
+    db: Database, staff: Staff
+) -> None:
+    pending = await invite(db, staff.tenant, AppRole.head_office_admin, email="new@example.com")
+    with pytest.raises(ConflictError) as last:
+        await as_console(
+            db,
+            staff.tenant,
+            lambda session, actor: set_person_active(
+                session, actor, staff.nadia.user_id, active=False
+            ),
+        )
+    assert last.value.code is ErrorCode.last_admin
+    async with console_unit(db, staff.tenant.id) as (session, actor):
+        revoked = await revoke_invite(session, actor, pending.invite_id)
+    assert revoked.state is InviteState.revoked
 
 
 async def test_branch_set_change_is_audited(db: Database, staff: Staff) -> None:
