@@ -357,13 +357,12 @@ def invite_create(
 
     async def work(db: Database, owner: Tenant) -> Reply:
         async with console_unit(db, owner.id) as (session, actor):
-            chosen = await branches_by_code(session, codes)
             issued = await create_invite(
                 session,
                 actor,
                 InviteRequest(
                     role=parsed_role,
-                    branch_ids=frozenset(branch.id for branch in chosen),
+                    branch_codes=tuple(codes),
                     email=email,
                     full_name=name,
                     ttl=timedelta(days=days),

@@ -23,7 +23,6 @@ from core.obligations.recurrence import Recurrence
 from core.obligations.templates import TemplateSpec, create_template
 from core.tenancy.invites import DEFAULT_INVITE_TTL, InviteRequest, IssuedInvite, create_invite
 from core.tenancy.models import Branch, Tenant, User, UserBranch
-from core.tenancy.people import branches_by_code
 from core.tenancy.scope import ActorUnits, console_unit
 from core.tenancy.service import create_branch, create_tenant
 
@@ -120,10 +119,9 @@ async def invite(
 ) -> IssuedInvite:
     """An invite issued from the command line, as `intrex invite create` does."""
     async with console_unit(db, tenant.id, now=now) as (session, actor):
-        branches = await branches_by_code(session, branch_codes or [])
         request = InviteRequest(
             role=role,
-            branch_ids=frozenset(branch.id for branch in branches),
+            branch_codes=tuple(branch_codes or ()),
             email=email,
             full_name=name,
             ttl=ttl,

@@ -53,7 +53,6 @@ from core.tenancy.people import (
     PersonChanges,
     PersonView,
     assignable_branches,
-    branches_by_code,
     list_people,
     parse_role,
     person_details,
@@ -360,13 +359,12 @@ async def invite(
     if not policy.can_invite(actor):
         raise PermissionDeniedError(ErrorCode.head_office_only)
     role, codes, email = parse_invite_arguments(command.args or "")
-    branches = await branches_by_code(session, codes)
     issued = await create_invite(
         session,
         actor,
         InviteRequest(
             role=role,
-            branch_ids=frozenset(branch.id for branch in branches),
+            branch_codes=tuple(codes),
             email=email,
             ttl=timedelta(days=7),
         ),

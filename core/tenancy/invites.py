@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from core.audit import add_recorded, record, snapshot
+from core.audit import add_recorded, record, record_update, snapshot
 from core.clock import utc_now
 from core.db.enums import AppRole, InviteState, UserStatus
 from core.db.session import Database
@@ -41,6 +41,7 @@ from core.tenancy.models import Branch, InviteCode, User, UserBranch
 from core.tenancy.names import person_name
 from core.tenancy.people import (
     PersonView,
+    branches_by_code,
     checked_branches,
     cleaned_name,
     ensure_email_free,
@@ -68,7 +69,8 @@ def deep_link(bot_username: str | None, code: str) -> str:
 @dataclass(frozen=True)
 class InviteRequest:
     role: AppRole
-    branch_ids: frozenset[uuid.UUID] = frozenset()
+    branch_codes: tuple[str, ...] = ()
+    """As people type them (any case); each must name an active branch."""
     email: str | None = None
     full_name: str | None = None
     ttl: timedelta = DEFAULT_INVITE_TTL
@@ -95,7 +97,8 @@ async def create_invite(
         raise PermissionDeniedError(ErrorCode.head_office_only)
     if not timedelta(0) < request.ttl <= MAX_INVITE_TTL:
         raise ValidationError(ErrorCode.invite_ttl_invalid, limit=MAX_INVITE_TTL.days)
-    branches = await checked_branches(session, request.role, request.branch_ids)
+    named = await branches_by_code(session, request.branch_codes)
+    branches = await checked_branches(session, request.role, {branch.id for branch in named})
     email = normalised_email(request.email) if request.email else None
     full_name = cleaned_name(request.full_name) if request.full_name else None
     issued_at = utc_now(now)
@@ -355,31 +358,29 @@ async def revoke_invite(
     before = snapshot(invite, exclude={"code_hash"})
     invite.revoked_at = moment
     invite.revoked_by_user_id = actor.user_id
-    await session.flush()
-    await record(
+    await record_update(
         session,
+        invite,
+        before,
         tenant_id=actor.tenant_id,
         action="invite.revoke",
         entity_type="invite_code",
-        entity_id=invite.id,
-        before=before,
-        after=snapshot(invite, exclude={"code_hash"}),
         user_id=actor.user_id,
+        exclude={"code_hash"},
     )
     user = await session.get_one(User, invite.user_id, with_for_update=True)
     if user.telegram_user_id is None and user.status == UserStatus.active.value:
         user_before = snapshot(user, exclude={"password_hash"})
         user.status = UserStatus.disabled.value
-        await session.flush()
-        await record(
+        await record_update(
             session,
+            user,
+            user_before,
             tenant_id=actor.tenant_id,
             action="user.disable",
             entity_type="user",
-            entity_id=user.id,
-            before=user_before,
-            after=snapshot(user, exclude={"password_hash"}),
             user_id=actor.user_id,
+            exclude={"password_hash"},
         )
     row = (await session.execute(_invites_query().where(InviteCode.id == invite_id))).one()
     return _invite_view(row, moment)

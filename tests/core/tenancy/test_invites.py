@@ -462,7 +462,7 @@ async def test_list_invites_names_creator_state_and_branches(db: Database, firm:
             actor,
             InviteRequest(
                 role=AppRole.operator,
-                branch_ids=frozenset({dhaka.id, firm.chattogram.id}),
+                branch_codes=(dhaka.code, firm.chattogram.code),
                 full_name="Rahim",
                 ttl=timedelta(days=3),
             ),
@@ -603,15 +603,15 @@ async def test_operator_without_branch_is_refused(db: Database, firm: Company) -
     assert refused.value.message == "The operator role needs at least one branch: name its code."
 
 
-async def test_branch_ids_of_nowhere_or_inactive_are_refused(db: Database, firm: Company) -> None:
+async def test_branches_of_nowhere_or_inactive_are_refused(db: Database, firm: Company) -> None:
     async with console_unit(db, firm.tenant.id) as (session, actor):
         with pytest.raises(NotFoundError) as nowhere:
             await create_invite(
                 session,
                 actor,
-                InviteRequest(role=AppRole.operator, branch_ids=frozenset({uuid.uuid4()})),
+                InviteRequest(role=AppRole.operator, branch_codes=("NOPE-9",)),
             )
-        assert nowhere.value.code is ErrorCode.branch_not_in_scope
+        assert nowhere.value.code is ErrorCode.branch_not_found
         await set_branch_active(session, actor, "CTG-02", False)
     with pytest.raises(ValidationError) as inactive:
         await invite(db, firm.tenant, AppRole.operator, ["DHK-01", "CTG-02"])
@@ -625,7 +625,7 @@ async def test_only_head_office_creates_lists_and_revokes_invites(
 ) -> None:
     issued = await invite(db, firm.tenant, AppRole.operator, ["DHK-01"])
     units: ActorUnits = await person(db, firm.tenant, role, [firm.dhaka])
-    request = InviteRequest(role=AppRole.operator, branch_ids=frozenset({firm.dhaka.id}))
+    request = InviteRequest(role=AppRole.operator, branch_codes=("DHK-01",))
     async with units() as (session, actor):
         for attempt in (
             create_invite(session, actor, request),
