@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKeyConstraint,
@@ -91,6 +93,7 @@ class NotificationEvent(Base):
             ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
         ),
         Index("ix_notification_events_fingerprint", "fingerprint"),
+        ForeignKeyConstraint(["tenant_id", "resolved_by_user_id"], ["users.tenant_id", "users.id"]),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -102,6 +105,14 @@ class NotificationEvent(Base):
     payload_json: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     scheduled_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[NotificationStatus] = mapped_column(notification_status, server_default="queued")
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    is_test: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """`intrex notify test`: a check of the routes and connectors, not an alert (the seed's
+    event types stay as they are; a test's type says only what it imitates)."""
+    resolution: Mapped[str | None] = mapped_column(String(40))
+    """How its cause went away: completed, waived, deleted, domain_removed, domain_paused,
+    recovered (the event is then `cancelled`)."""
     created_at: Mapped[datetime] = created_at()
 
 
@@ -158,6 +169,7 @@ class NotificationDelivery(Base):
 
     __tablename__ = "notification_deliveries"
     __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
         ForeignKeyConstraint(
             ["tenant_id", "notification_event_id"],
             ["notification_events.tenant_id", "notification_events.id"],
@@ -185,6 +197,9 @@ class NotificationDelivery(Base):
     delivery_status: Mapped[NotificationStatus] = mapped_column(notification_status)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    """Where a Telegram copy landed, so acknowledging or resolving can edit every copy."""
     created_at: Mapped[datetime] = created_at()
 
 
@@ -208,3 +223,84 @@ class Acknowledgement(Base):
     ack_by_user_id: Mapped[int] = mapped_column(Integer)
     ack_note: Mapped[str | None] = mapped_column(Text)
     ack_at: Mapped[datetime] = created_at()
+
+
+GROUP_STATUSES = ("active", "removed")
+EDIT_KINDS = ("acknowledged", "resolved")
+EDIT_STATUSES = ("pending", "done", "failed")
+
+
+class BranchGroup(Base):
+    """A Telegram group linked to a branch (`/linkgroup`): routes name it `group:CODE`."""
+
+    __tablename__ = "branch_groups"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["tenant_id", "linked_by_user_id"], ["users.tenant_id", "users.id"]),
+        CheckConstraint(f"status IN {GROUP_STATUSES!r}", name="status"),
+        Index(
+            "uq_branch_groups_active_chat",
+            "chat_id",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    branch_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    linked_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_at()
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TelegramEdit(Base):
+    """A delivered Telegram copy to edit (acknowledged or resolved): claimed with a lease
+    and sent within the Telegram limits like a delivery, so every copy in every chat
+    follows, across replicas, exactly once."""
+
+    __tablename__ = "telegram_edits"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "delivery_id"],
+            ["notification_deliveries.tenant_id", "notification_deliveries.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "notification_event_id"],
+            ["notification_events.tenant_id", "notification_events.id"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("tenant_id", "id"),
+        UniqueConstraint("delivery_id", "kind"),
+        CheckConstraint(f"kind IN {EDIT_KINDS!r}", name="kind"),
+        CheckConstraint(f"status IN {EDIT_STATUSES!r}", name="status"),
+        Index(
+            "ix_telegram_edits_pending",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    delivery_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    notification_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at()

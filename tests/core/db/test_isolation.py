@@ -34,11 +34,13 @@ from core.db.session import Database
 from core.db.target import DatabaseTarget
 from core.notify.models import (
     Acknowledgement,
+    BranchGroup,
     Connector,
     NotificationDelivery,
     NotificationEvent,
     NotificationRoute,
     NotificationStep,
+    TelegramEdit,
 )
 from core.obligations.models import (
     Jurisdiction,
@@ -134,13 +136,14 @@ async def _fill(session: AsyncSession, tid: uuid.UUID, branch_id: uuid.UUID, use
                 recipient_ref="-",
                 next_attempt_at=datetime.now(UTC),
             ),
-            NotificationDelivery(
+            delivery := NotificationDelivery(
                 tenant_id=tid,
                 notification_event_id=event.id,
                 connector_id=connector.id,
                 attempt_no=1,
                 delivery_status=NotificationStatus.sent,
             ),
+            BranchGroup(tenant_id=tid, branch_id=branch_id, chat_id=-(10**12) - user_id),
             Acknowledgement(tenant_id=tid, notification_event_id=event.id, ack_by_user_id=user_id),
             ActivityLog(tenant_id=tid, user_id=user_id, action="test", entity_type="tenant"),
         ]
@@ -156,6 +159,16 @@ async def _fill(session: AsyncSession, tid: uuid.UUID, branch_id: uuid.UUID, use
             size_bytes=10,
             sha256="0" * 64,
             uploaded_by_user_id=user_id,
+        )
+    )
+    session.add(
+        TelegramEdit(
+            tenant_id=tid,
+            delivery_id=delivery.id,
+            notification_event_id=event.id,
+            chat_id=1,
+            message_id=1,
+            kind="acknowledged",
         )
     )
     session.add(
