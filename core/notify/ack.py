@@ -14,7 +14,7 @@ from core.db.enums import PENDING_NOTIFICATION, NotificationStatus
 from core.errors import ErrorCode, NotFoundError, ValidationError
 from core.notify import policy
 from core.notify.models import Acknowledgement, NotificationEvent, NotificationStep
-from core.notify.routing import USER_PREFIX
+from core.notify.recipients import USER_PREFIX
 from core.tenancy.models import User
 from core.tenancy.names import person_name
 from core.tenancy.scope import Actor

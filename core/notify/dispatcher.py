@@ -31,6 +31,8 @@ from core.clock import utc_now, work_span
 from core.config import Settings
 from core.crypto import SecretBox
 from core.db.enums import (
+    CLOSED_ALERT,
+    PENDING_NOTIFICATION,
     ConnectorStatus,
     ConnectorType,
     NotificationStatus,
@@ -42,10 +44,27 @@ from core.errors import IntrexError
 from core.i18n import Texts, choose_language, texts_for
 from core.metrics import DELIVERIES, QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
 from core.notify.channels.base import Channel, Delivery, DeliveryError
-from core.notify.models import Connector, NotificationDelivery, NotificationEvent, NotificationStep
+from core.notify.models import (
+    Connector,
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationRoute,
+    NotificationStep,
+)
 from core.notify.quiet import quiet_until
+from core.notify.recipients import (
+    CHAT_PREFIX,
+    NOBODY_RETRY,
+    NOBODY_WAIT,
+    RESOLVED,
+    USER_PREFIX,
+    add_person_steps,
+    is_reference,
+    lock_event,
+    resolve,
+    window_end,
+)
 from core.notify.render import render
-from core.notify.routing import USER_PREFIX
 from core.tenancy.models import Tenant, User
 
 log = structlog.get_logger(__name__)
@@ -85,6 +104,8 @@ class Claimed:
     """The person's own language when the recipient is a known user (by id or email)."""
     recipient_disabled: bool = False
     """The recipient is a user (by id or email) who has been disabled: nothing goes to them."""
+    route_delay: int = 0
+    """The route's delay in minutes: where the step's escalation window starts."""
 
 
 @dataclass
@@ -103,6 +124,8 @@ class DispatchReport:
     dead: int = 0
     deferred: int = 0
     cancelled: int = 0
+    resolved: int = 0
+    """Reference steps (`role:…`, `group:…`) resolved to people, or still reaching nobody."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -247,8 +270,20 @@ class Dispatcher:
         """Claim, send and record one batch (optionally of one event, or some connector types)."""
         report = DispatchReport()
         now = self.clock()
-        claimed = await self._claim(now, only_event, types or list(self.channels))
-        report.claimed = len(claimed)
+        wanted = types or list(self.channels)
+        claimed = await self._claim(now, only_event, wanted)
+        references = [
+            item
+            for item in claimed
+            if is_reference(item.connector_type, item.step.recipient_ref)
+            and item.event.status not in CLOSED_ALERT
+            and item.connector_status is not ConnectorStatus.disabled
+        ]
+        if references:
+            report.resolved = await self._resolve_references(references, now)
+            claimed = [item for item in claimed if item not in references]
+            claimed += await self._claim(now, only_event, wanted)
+        report.claimed = len(claimed) + len(references)
         if not claimed:
             return report
         to_send: list[Claimed] = []
@@ -308,6 +343,49 @@ class Dispatcher:
             log.info("released claims", worker=self.worker_id, events=released)
         return released
 
+    async def _resolve_references(self, items: list[Claimed], now: datetime) -> int:
+        """Turn due reference steps into their people's steps (due now, claimed next), or,
+        reaching nobody, try again shortly until the escalation window ends, then dead-letter
+        with the reason. One transaction; each event's resolutions serialised."""
+        async with self.db.system_uow() as session:
+            for item in items:
+                step, event = item.step, item.event
+                await lock_event(session, event.id)
+                found = await resolve(session, event, step.recipient_ref)
+                values: dict[str, Any] = {"claimed_until": None, "claimed_by": None}
+                if found.recipients:
+                    await add_person_steps(session, step, found.recipients, now)
+                    values |= {"status": NotificationStatus.cancelled, "last_error": RESOLVED}
+                else:
+                    later = list(
+                        await session.scalars(
+                            select(NotificationStep.next_attempt_at).where(
+                                NotificationStep.notification_event_id == event.id,
+                                NotificationStep.level > step.level,
+                                NotificationStep.status.in_(PENDING_NOTIFICATION),
+                            )
+                        )
+                    )
+                    end = window_end(event, item.route_delay, later, NOBODY_WAIT)
+                    if now >= end:
+                        values |= {
+                            "status": NotificationStatus.dead_letter,
+                            "last_error": found.nobody,
+                        }
+                    else:
+                        values |= {
+                            "status": NotificationStatus.queued,
+                            "next_attempt_at": min(now + NOBODY_RETRY, end),
+                            "last_error": found.nobody,
+                        }
+                await session.execute(
+                    update(NotificationStep).where(NotificationStep.id == step.id).values(**values)
+                )
+            await session.execute(
+                EVENT_STATUS_SQL, {"ids": list({item.event.id for item in items})}
+            )
+        return len(items)
+
     def _quiet_until(self, item: Claimed, now: datetime) -> datetime | None:
         if item.event.severity not in QUIET_SEVERITIES:
             return None
@@ -345,6 +423,7 @@ class Dispatcher:
                     Tenant.quiet_hours_start,
                     Tenant.quiet_hours_end,
                     Tenant.language,
+                    NotificationRoute.delay_minutes,
                 )
                 .join(
                     NotificationEvent,
@@ -352,6 +431,7 @@ class Dispatcher:
                 )
                 .join(Connector, Connector.id == NotificationStep.connector_id)
                 .join(Tenant, Tenant.id == NotificationStep.tenant_id)
+                .outerjoin(NotificationRoute, NotificationRoute.id == NotificationStep.route_id)
                 .where(NotificationStep.id.in_(ids))
             )
             claimed = [
@@ -364,8 +444,9 @@ class Dispatcher:
                     tenant_timezone=tz,
                     quiet=(qstart, qend),
                     tenant_language=language,
+                    route_delay=delay or 0,
                 )
-                for step, event, ctype, cstatus, token, tz, qstart, qend, language in rows
+                for step, event, ctype, cstatus, token, tz, qstart, qend, language, delay in rows
             ]
             await self._resolve_people(session, claimed)
         return claimed
@@ -403,6 +484,8 @@ class Dispatcher:
                 item.recipient_disabled = status == UserStatus.disabled.value
                 if item.connector_type is ConnectorType.telegram_bot and status == "active":
                     item.telegram_chat = chat
+            elif item.step.recipient_ref.startswith(CHAT_PREFIX):
+                item.telegram_chat = int(item.step.recipient_ref.removeprefix(CHAT_PREFIX))
             elif "@" in item.step.recipient_ref:
                 key = (item.step.tenant_id, item.step.recipient_ref.lower())
                 status, item.recipient_language = by_email.get(key, ("", None))

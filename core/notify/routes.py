@@ -16,7 +16,7 @@ from core.errors import ErrorCode, NotFoundError, ValidationError
 from core.i18n import N_
 from core.notify.channels.whatsapp import E164
 from core.notify.models import Connector, NotificationRoute
-from core.notify.routing import ROLE_PREFIX
+from core.notify.recipients import GROUP_PREFIX, OWNER, ROLE_PREFIX
 from core.parsing import parse_enum
 from core.tenancy.models import Branch, Tenant, User
 from core.tenancy.service import normalise_branch_code
@@ -60,6 +60,13 @@ async def _check_recipient(
     role = ROLE_RECIPIENT.fullmatch(recipient)
     if role:
         return f"{ROLE_PREFIX}{parse_enum(AppRole, role.group(1), N_('role')).value}"
+    if recipient.lower() == OWNER:
+        return OWNER
+    if recipient.lower().startswith(GROUP_PREFIX):
+        code = normalise_branch_code(recipient[len(GROUP_PREFIX) :])
+        if await session.scalar(select(Branch.id).where(Branch.code == code)) is None:
+            raise NotFoundError(ErrorCode.branch_not_found, code=code)
+        return f"{GROUP_PREFIX}{code}"
     user = await session.scalar(select(User.id).where(User.email == recipient.lower()))
     if user is None:
         raise ValidationError(ErrorCode.route_recipient_unknown, value=recipient)

@@ -1,10 +1,10 @@
-"""Resolving routes into an event's delivery plan, fixed when the event is created.
+"""Resolving routes into an event's delivery plan, when the event is created.
 
 A route matches an event by branch (its own or all), event type (its own or all) and
-minimum severity. Each match becomes one step per recipient, due `delay_minutes` after the
-event: level 1 goes at once, later levels only if nobody has acknowledged by then.
-Telegram recipients name people: a user's email, or `role:<role>` for everyone with that
-role who is in scope of the event's branch; they are resolved to `user:<id>` here.
+minimum severity. Each match becomes one step, due `delay_minutes` after the event: level 1
+goes at once, later levels only if nobody has acknowledged by then. A Telegram step keeps
+the route's reference to people (`role:ROLE`, an email, `owner`, `group:CODE`): who they are
+is decided when the step is due (`core.notify.recipients`), not here.
 """
 
 from __future__ import annotations
@@ -15,36 +15,10 @@ from datetime import timedelta
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.enums import AppRole, ConnectorStatus, ConnectorType, NotificationEventType
+from core.db.enums import ConnectorStatus, ConnectorType, NotificationEventType
 from core.notify.models import Connector, NotificationEvent, NotificationRoute, NotificationStep
-from core.tenancy.models import User, UserBranch
-
-ROLE_PREFIX = "role:"
-USER_PREFIX = "user:"
-
-
-async def telegram_recipients(
-    session: AsyncSession, recipient_ref: str, branch_id: uuid.UUID | None
-) -> list[str]:
-    """`user:<id>` for each active user a Telegram route names, in scope of the branch.
-
-    A role names those who have linked Telegram (someone invited but not linked yet has no
-    chat to reach); a user named by email is named whatever their state, so a dead letter
-    says why they were not reached.
-    """
-    query = select(User.id).where(User.status == "active")
-    if recipient_ref.startswith(ROLE_PREFIX):
-        role = AppRole(recipient_ref.removeprefix(ROLE_PREFIX))
-        query = query.where(User.role == role, User.telegram_user_id.is_not(None))
-        if role is not AppRole.head_office_admin:
-            if branch_id is None:
-                return []
-            query = query.where(
-                User.id.in_(select(UserBranch.user_id).where(UserBranch.branch_id == branch_id))
-            )
-    else:
-        query = query.where(User.email == recipient_ref.strip().lower())
-    return [f"{USER_PREFIX}{user_id}" for user_id in await session.scalars(query.order_by(User.id))]
+from core.notify.recipients import USER_PREFIX
+from core.tenancy.models import User
 
 
 def _type_matches(event_type: NotificationEventType) -> ColumnElement[bool]:
@@ -58,7 +32,7 @@ def _type_matches(event_type: NotificationEventType) -> ColumnElement[bool]:
 async def plan_steps(session: AsyncSession, event: NotificationEvent) -> list[NotificationStep]:
     """Create the event's steps from the routes in force (the caller's transaction)."""
     routes = await session.execute(
-        select(NotificationRoute, Connector.type)
+        select(NotificationRoute)
         .join(
             Connector,
             (Connector.id == NotificationRoute.connector_id)
@@ -78,26 +52,21 @@ async def plan_steps(session: AsyncSession, event: NotificationEvent) -> list[No
     )
     steps: list[NotificationStep] = []
     seen: set[tuple[uuid.UUID, str]] = set()
-    for route, connector_type in routes:
-        if connector_type is ConnectorType.telegram_bot:
-            recipients = await telegram_recipients(session, route.recipient_ref, event.branch_id)
-        else:
-            recipients = [route.recipient_ref]
-        for recipient in recipients:
-            if (route.connector_id, recipient) in seen:
-                continue
-            seen.add((route.connector_id, recipient))
-            steps.append(
-                NotificationStep(
-                    tenant_id=event.tenant_id,
-                    notification_event_id=event.id,
-                    route_id=route.id,
-                    connector_id=route.connector_id,
-                    recipient_ref=recipient,
-                    level=route.level,
-                    next_attempt_at=event.scheduled_for + timedelta(minutes=route.delay_minutes),
-                )
+    for (route,) in routes:
+        if (route.connector_id, route.recipient_ref) in seen:
+            continue
+        seen.add((route.connector_id, route.recipient_ref))
+        steps.append(
+            NotificationStep(
+                tenant_id=event.tenant_id,
+                notification_event_id=event.id,
+                route_id=route.id,
+                connector_id=route.connector_id,
+                recipient_ref=route.recipient_ref,
+                level=route.level,
+                next_attempt_at=event.scheduled_for + timedelta(minutes=route.delay_minutes),
             )
+        )
     steps.extend(await _personal_digest_steps(session, event, seen))
     session.add_all(steps)
     await session.flush()

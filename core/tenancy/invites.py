@@ -36,6 +36,7 @@ from core.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from core.notify.recipients import catch_up
 from core.tenancy import policy
 from core.tenancy.models import Branch, InviteCode, User, UserBranch
 from core.tenancy.names import person_name
@@ -444,6 +445,7 @@ async def redeem_invite(
             user.last_seen_at = moment
             invite.used_at = moment
             await session.flush()
+            await catch_up(session, tenant_id, user.id, now=moment)
             await record(
                 session,
                 tenant_id=tenant_id,

@@ -31,6 +31,7 @@ from core.errors import (
     ValidationError,
 )
 from core.i18n import N_, parse_language
+from core.notify.recipients import catch_up
 from core.obligations.models import ObligationInstance
 from core.parsing import parse_enum
 from core.tenancy import policy
@@ -474,7 +475,10 @@ async def set_person_active(
     before = await _snapshot_with_branches(session, user)
     user.status = wanted.value
     action = "user.enable" if active else "user.disable"
-    return await _record_change(session, actor, user, before, action), True
+    changed = await _record_change(session, actor, user, before, action)
+    if active:
+        await catch_up(session, actor.tenant_id, user_id)
+    return changed, True
 
 
 @dataclass(frozen=True)
@@ -551,7 +555,12 @@ async def update_person(
             UserBranch(tenant_id=actor.tenant_id, user_id=user_id, branch_id=branch_id)
             for branch_id in sorted(wanted - set(current_branches))
         )
-    return await _record_change(session, actor, user, before, "user.update")
+    changed = await _record_change(session, actor, user, before, "user.update")
+    if changed.role is not AppRole(before["role"]) or set(changed.branch_ids) != set(
+        current_branches
+    ):
+        await catch_up(session, actor.tenant_id, user_id)
+    return changed
 
 
 async def toggle_branch(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -234,12 +234,17 @@ async def test_telegram_routes_resolve_people_in_scope(
 
     assert (report.sent, report.dead) == (1, 0)
     assert [(chat, event_id) for chat, _, event_id in telegram.sent] == [(7001, event.id)]
-    steps = await steps_of(world, event.id)
-    assert {s.recipient_ref for s in steps} == {f"user:{manager.user_id}"}
-    assert f"user:{invited.user_id}" not in {s.recipient_ref for s in steps}
+    steps = {s.recipient_ref: s for s in await steps_of(world, event.id)}
+    people = {ref for ref in steps if ref.startswith("user:")}
+    assert people == {f"user:{manager.user_id}"}
+    assert f"user:{invited.user_id}" not in people
+    assert steps["role:branch_manager"].last_error == "resolved when due"
+    waiting = steps["role:operator"]
+    assert waiting.status is NotificationStatus.queued
+    assert waiting.last_error == "nobody to reach: no linked operator in " + world.branch.code
 
 
-async def test_a_person_named_by_email_who_never_linked_is_a_dead_letter_with_the_reason(
+async def test_a_person_who_never_linked_is_waited_for_then_a_dead_letter_with_the_reason(
     world: World, box: SecretBox, settings: Settings, clock: Clock
 ) -> None:
     invited = await add_user(world, AppRole.operator, branch=True, chat=None)
@@ -252,15 +257,21 @@ async def test_a_person_named_by_email_who_never_linked_is_a_dead_letter_with_th
     event = await emit(world, clock.now)
     assert event is not None
     channels: dict[Any, Any] = build_channels(settings, RecordingTelegram())
+    dispatcher = Dispatcher(world.db, settings, box, channels, clock=clock)
+    reason = f"nobody to reach: {email} is not a linked, active user"
     try:
-        report = await Dispatcher(world.db, settings, box, channels, clock=clock).run_once()
+        first = await dispatcher.run_once()
+        [waiting] = await steps_of(world, event.id)
+        assert (first.sent, first.dead, waiting.status) == (0, 0, NotificationStatus.queued)
+        assert waiting.last_error == reason
+        clock.now += timedelta(minutes=61)
+        await dispatcher.run_once()
     finally:
         await close_channels(channels)
 
-    assert (report.sent, report.dead) == (0, 1)
     [dead] = await steps_of(world, event.id)
-    assert dead.last_error is not None
-    assert "no linked Telegram account" in dead.last_error
+    assert (dead.status, dead.last_error) == (NotificationStatus.dead_letter, reason)
+    assert (await event_of(world, event.id)).status is NotificationStatus.dead_letter
 
 
 async def test_a_cause_that_went_away_stops_the_escalation(
