@@ -36,7 +36,7 @@ from core.chat.context import load_chat_context
 from core.config import Settings
 from core.db.driver import DriverReads
 from core.db.session import Database
-from core.errors import PermissionDeniedError
+from core.errors import ErrorCode, PermissionDeniedError, ValidationError
 from core.i18n import choose_language, texts_for
 from core.storage import DocumentStorage
 from core.tenancy.linking import identity_stale, refresh_identity
@@ -47,6 +47,9 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 NETWORK = "network"
 """Handler flag: the handler does network work and opens its own units of work."""
+GROUP = "group"
+"""Handler flag: the handler works in a group chat too (everything else is private only)."""
+PRIVATE = "private"
 
 
 def not_linked_text() -> str:
@@ -138,6 +141,8 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         if user is None or tenant is None:
             await answer_not_linked(event)
             return None
+        if not _private(event) and not get_flag(data, GROUP):
+            raise ValidationError(ErrorCode.private_only)
         db: Database = data["db"]
         units = ActorUnits(db, tenant.id, user.id)
         data["units"] = units
@@ -206,6 +211,15 @@ class InFlightMiddleware(BaseMiddleware):
         except TimeoutError:
             return False
         return True
+
+
+def _private(event: TelegramObject) -> bool:
+    """Whether the update comes from a private chat (a button: the chat of its message)."""
+    if isinstance(event, Message):
+        return event.chat.type == PRIVATE
+    if isinstance(event, CallbackQuery) and event.message is not None:
+        return event.message.chat.type == PRIVATE
+    return True
 
 
 def guard(router: Any) -> None:

@@ -19,6 +19,16 @@ from bot.texts import e, fit_lines
 from core.i18n import texts_for
 from core.notify.channels.base import DeliveryError, RenderedMessage
 
+
+def needs_no_edit(description: str) -> bool:
+    """Telegram's answers for a copy that needs no edit or cannot take one any more."""
+    return (
+        "message is not modified" in description
+        or "message to edit not found" in description
+        or "message can't be edited" in description
+    )
+
+
 MAX_INLINE_WAIT = 5.0
 """A 429 asking for at most this many seconds is waited out here; longer ones are retried later."""
 
@@ -31,13 +41,13 @@ class BotTelegramSender:
 
     async def send_alert(
         self, chat_id: int, message: RenderedMessage, *, event_id: uuid.UUID, acknowledgeable: bool
-    ) -> None:
+    ) -> int:
         text = fit_lines([e(line) for line in message.text.splitlines()])
         markup = alert_keyboard(event_id, texts_for(message.language)) if acknowledgeable else None
         for attempt in range(2):
             try:
-                await self.bot.send_message(chat_id, text, reply_markup=markup)
-                return
+                sent = await self.bot.send_message(chat_id, text, reply_markup=markup)
+                return sent.message_id
             except TelegramRetryAfter as exc:
                 if attempt == 0 and exc.retry_after <= MAX_INLINE_WAIT:
                     await asyncio.sleep(exc.retry_after)
@@ -55,3 +65,25 @@ class BotTelegramSender:
                 raise DeliveryError(
                     f"Telegram unavailable: {exc.message}", permanent=False
                 ) from exc
+        raise DeliveryError("Telegram rate limit", permanent=False)
+
+    async def edit_alert(self, chat_id: int, message_id: int, text: str) -> None:
+        """Replace a delivered alert's text and take its buttons away. A copy already so,
+        deleted, or too old to edit is left as it is: nothing more can be done for it."""
+        body = fit_lines([e(line) for line in text.splitlines()])
+        try:
+            await self.bot.edit_message_text(
+                text=body, chat_id=chat_id, message_id=message_id, reply_markup=None
+            )
+        except TelegramRetryAfter as exc:
+            raise DeliveryError(
+                f"Telegram rate limit: retry after {exc.retry_after}s", permanent=False
+            ) from exc
+        except TelegramBadRequest as exc:
+            if needs_no_edit(exc.message):
+                return
+            raise DeliveryError(f"Telegram refused: {exc.message}", permanent=True) from exc
+        except TelegramForbiddenError as exc:
+            raise DeliveryError(f"the chat blocked the bot: {exc.message}", permanent=True) from exc
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            raise DeliveryError(f"Telegram unavailable: {exc.message}", permanent=False) from exc

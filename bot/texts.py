@@ -115,6 +115,7 @@ def help_text(member: Membership) -> str:
             _("/users: people, to disable, enable, change role or branches"),
             _("/invite ROLE [BRANCH...] [EMAIL]: invite a colleague"),
             _("/invites: open invites, to revoke"),
+            _("/linkgroup BRANCH (in a group): the branch's alerts go to that group"),
         ]
     lines += [
         _("/digest: today's summary"),

@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
+from sqlalchemy import select
 
 from cli.database import answer_for_tenant, answer_from_database
-from cli.output import JSON_OPTION, Reply, fail, refusals
+from cli.output import JSON_OPTION, Refused, Reply, fail, refusals
+from core.clock import utc_now
 from core.config import get_settings
 from core.crypto import load_secret_box
-from core.db.enums import ConnectorStatus, ConnectorType, NotificationStatus
+from core.db.enums import (
+    ConnectorStatus,
+    ConnectorType,
+    NotificationEventType,
+    NotificationStatus,
+)
 from core.db.session import Database
+from core.i18n import N_
 from core.notify import connectors as connector_service
 from core.notify import routes as route_service
-from core.notify.dead_letters import list_dead_letters, retry_dead_letters
+from core.notify.addressees import Addressed, name_recipients
+from core.notify.dead_letters import DeadLetter, list_dead_letters, retry_dead_letters
 from core.notify.dispatcher import Dispatcher
-from core.notify.models import NotificationStep
+from core.notify.models import Connector, NotificationEvent, NotificationStep
+from core.notify.recipients import RESOLVED
 from core.notify.routes import parse_severity
 from core.notify.wiring import build_channels, close_channels, send_test_event
+from core.parsing import parse_enum
 from core.tenancy.models import Tenant
 from core.tenancy.service import resolve_tenant
 
@@ -264,16 +279,33 @@ def notify_test(
     tenant: TenantOption,
     severity: Annotated[str, typer.Option(help="Severity of the test alert.")] = "high",
     branch: Annotated[str | None, typer.Option(help="Send as this branch's alert.")] = None,
+    event_type: Annotated[
+        str,
+        typer.Option(help="Try the routes of this event type (and those of all types)."),
+    ] = NotificationEventType.ssl_failure.value,
+    now: Annotated[
+        bool,
+        typer.Option("--now", help="Send every escalation step at once, not after its delay."),
+    ] = False,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Send a test alert through the tenant's routes now and report each delivery."""
+    """Send a test alert through the tenant's routes and report each delivery.
+
+    The event is marked as a test (alert lists leave it out). Level-1 steps are sent now;
+    later levels wait their route's delay, for a running worker, unless `--now`.
+    """
 
     with refusals(as_json):
         parsed = parse_severity(severity)
+        kind = parse_enum(NotificationEventType, event_type, N_("event type"))
+        if kind is NotificationEventType.digest:
+            raise Refused("a digest is personal: try another event type")
 
     async def work(db: Database, owner: Tenant) -> Reply:
         settings = get_settings()
-        event, steps = await send_test_event(db, owner, severity=parsed, branch_code=branch)
+        event, _ = await send_test_event(
+            db, owner, severity=parsed, branch_code=branch, event_type=kind, all_now=now
+        )
         channels = build_channels(settings)
         try:
             dispatcher = Dispatcher(db, settings, _secret_box(), channels)
@@ -281,28 +313,37 @@ def notify_test(
             await dispatcher.run_once(only_event=event.id, types=direct)
         finally:
             await close_channels(channels)
-        async with db.tenant_uow(owner.id) as session:
-            results = [await session.get_one(NotificationStep, step.id) for step in steps]
+        steps = await _test_steps(db, owner, event)
+        zone = ZoneInfo(owner.timezone)
+        moment = utc_now()
         rows = [
             {
-                "connector_id": step.connector_id,
-                "recipient": step.recipient_ref,
-                "level": step.level,
-                "status": step.status.value,
-                "error": step.last_error,
+                "connector": step.connector,
+                "connector_type": step.connector_type.value,
+                "recipient": step.recipient,
+                "recipient_ref": step.step.recipient_ref,
+                "level": step.step.level,
+                "status": step.step.status.value,
+                "error": step.step.last_error,
+                "due_at": step.step.next_attempt_at,
+                "due_at_local": f"{step.step.next_attempt_at.astimezone(zone):%Y-%m-%d %H:%M}",
             }
-            for step in results
+            for step in steps
         ]
         if not rows:
             human = "No route matches this alert: add one with `intrex route add`."
         else:
-            human = "\n".join(
-                f"level {s.level} → {s.recipient_ref}: {_outcome(s.status, s.last_error)}"
-                for s in results
-            )
+            lines = [
+                f"level {s.step.level} → {escape(s.recipient)}: "
+                + _outcome(s, event.scheduled_for, moment, zone)
+                for s in steps
+            ]
+            if any(_waiting(s, moment) for s in steps):
+                lines.append("Add --now to send every step at once.")
+            human = "\n".join(lines)
         failed = not rows or any(r["status"] == NotificationStatus.dead_letter.value for r in rows)
         return Reply(
-            {"ok": bool(rows), "event_id": event.id, "deliveries": rows},
+            {"ok": bool(rows), "event_id": event.id, "is_test": event.is_test, "deliveries": rows},
             human,
             code=1 if failed else 0,
         )
@@ -310,12 +351,70 @@ def notify_test(
     answer_for_tenant(as_json, tenant, work)
 
 
-def _outcome(status: NotificationStatus, error: str | None) -> str:
-    if status is NotificationStatus.sent:
+@dataclass(frozen=True)
+class _TestStep:
+    step: NotificationStep
+    connector: str
+    connector_type: ConnectorType
+    recipient: str
+
+
+async def _test_steps(db: Database, owner: Tenant, event: NotificationEvent) -> list[_TestStep]:
+    """The test event's steps as they stand, each recipient in words; a reference a worker
+    already resolved is shown as the people's own steps it became."""
+    async with db.tenant_uow(owner.id) as session:
+        found = [
+            (step, name, kind)
+            for step, name, kind in await session.execute(
+                select(NotificationStep, Connector.name, Connector.type)
+                .join(Connector, Connector.id == NotificationStep.connector_id)
+                .where(NotificationStep.notification_event_id == event.id)
+                .order_by(
+                    NotificationStep.level,
+                    NotificationStep.next_attempt_at,
+                    NotificationStep.created_at,
+                )
+            )
+            if step.last_error != RESOLVED
+        ]
+        code = event.payload_json.get("branch_code")
+        words = await name_recipients(
+            session,
+            [
+                Addressed(owner.id, step.recipient_ref, name, kind, code)
+                for step, name, kind in found
+            ],
+        )
+    return [
+        _TestStep(step, name, kind, recipient)
+        for (step, name, kind), recipient in zip(found, words, strict=True)
+    ]
+
+
+def _waiting(item: _TestStep, moment: datetime) -> bool:
+    pending = (NotificationStatus.queued, NotificationStatus.failed)
+    return item.step.status in pending and item.step.next_attempt_at > moment
+
+
+def _outcome(item: _TestStep, start: datetime, moment: datetime, zone: ZoneInfo) -> str:
+    step = item.step
+    error = f": {escape(step.last_error)}" if step.last_error else ""
+    local = f"{step.next_attempt_at.astimezone(zone):%Y-%m-%d %H:%M}"
+    if step.status is NotificationStatus.sent:
         return "[green]delivered[/]"
-    if status is NotificationStatus.queued:
-        return "queued for a running worker (Telegram)"
-    return f"[red]{status.value}[/]" + (f": {error}" if error else "")
+    if step.status is NotificationStatus.failed:
+        return f"[yellow]failed, retried {local} by a running worker[/]{error}"
+    if _waiting(item, moment):
+        delay = round((step.next_attempt_at - start).total_seconds() / 60)
+        return (
+            f"due {local} (its route's {delay}-minute delay); a running worker sends it "
+            "unless someone acknowledges first"
+        )
+    if step.status is NotificationStatus.queued:
+        if item.connector_type is ConnectorType.telegram_bot:
+            return "queued for a running worker (Telegram)"
+        return "queued for a running worker"
+    return f"[red]{step.status.value}[/]{error}"
 
 
 @notify_app.command("dead-letters")
@@ -338,26 +437,53 @@ def notify_dead_letters(
         if retry:
             count = await retry_dead_letters(db, owner, event_id=event_id)
             return Reply({"ok": True, "requeued": count}, f"Queued {count} event(s) again.")
-        letters = await list_dead_letters(db, owner)
+        letters = [
+            letter
+            for letter in await list_dead_letters(db, owner)
+            if event_id is None or letter.event.id == event_id
+        ]
         rows = [
             {
                 "event_id": letter.event.id,
                 "tenant": letter.tenant_name,
                 "event_type": letter.event.event_type.value,
                 "severity": letter.event.severity.value,
+                "is_test": letter.event.is_test,
+                "branch": letter.branch_code,
+                "timezone": letter.timezone,
                 "created_at": letter.event.created_at.isoformat(),
+                "created_at_local": letter.local(letter.event.created_at),
                 "reasons": letter.reasons,
+                "failures": [
+                    {
+                        "level": failure.level,
+                        "connector": failure.connector,
+                        "recipient": failure.recipient,
+                        "recipient_ref": failure.recipient_ref,
+                        "status": failure.status.value,
+                        "reason": failure.reason,
+                        "attempts": failure.attempts,
+                        "ended_at": failure.ended_at.isoformat(),
+                        "ended_at_local": letter.local(failure.ended_at),
+                    }
+                    for failure in letter.failures
+                ],
             }
             for letter in letters
-            if event_id is None or letter.event.id == event_id
         ]
-        human = "\n".join(
-            f"{letter.event.id} {letter.tenant_name} {letter.event.event_type.value} "
-            f"({letter.event.severity.value}) {letter.event.created_at:%Y-%m-%d %H:%M}\n  "
-            + "\n  ".join(letter.reasons)
-            for letter in letters
-            if event_id is None or letter.event.id == event_id
-        )
+        human = "\n".join(_dead_letter_lines(letter) for letter in letters)
         return Reply({"ok": True, "dead_letters": rows}, human or "No dead letters.")
 
     answer_from_database(as_json, work)
+
+
+def _dead_letter_lines(letter: DeadLetter) -> str:
+    event = letter.event
+    where = letter.branch_code or "head office"
+    test = escape(" [test]") if event.is_test else ""
+    head = (
+        f"{event.id} {escape(letter.tenant_name)} {event.event_type.value} "
+        f"({event.severity.value}, {escape(where)}){test} "
+        f"{letter.local(event.created_at)} {letter.timezone}"
+    )
+    return "\n  ".join([head, *(escape(reason) for reason in letter.reasons)])

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     """0 picks a free port (tests, several local workers); the status line says which."""
+    web_base_url: str | None = None
+    """Public base URL of the web dashboard (SPEC §9); links in messages use it. Unset: the
+    HTTP listener's own address (`dashboard_base_url`)."""
 
     database_url: SecretStr | None = None
     database_admin_url: SecretStr | None = None
@@ -70,6 +73,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
 
+    @property
+    def dashboard_base_url(self) -> str:
+        """`WEB_BASE_URL` without a trailing slash, else `http://HTTP_HOST:HTTP_PORT` (SPEC §2)."""
+        if self.web_base_url:
+            return self.web_base_url.rstrip("/")
+        host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
+        return f"http://{host}:{self.http_port}"
+
     @field_validator("ssl_notify_days", mode="before")
     @classmethod
     def _parse_days(cls, value: object) -> object:
@@ -78,7 +89,9 @@ class Settings(BaseSettings):
             return sorted(set(days), reverse=True)
         return value
 
-    @field_validator("database_url", "database_admin_url", "secret_keys", mode="before")
+    @field_validator(
+        "database_url", "database_admin_url", "secret_keys", "web_base_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

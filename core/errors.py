@@ -53,6 +53,10 @@ class ErrorCode(enum.StrEnum):
     alert_not_found = "alert.not_found"
     note_too_long = "alert.note_too_long"
 
+    group_not_linked = "group.not_linked"
+    group_only = "group.only"
+    private_only = "chat.private_only"
+
     # Certificates
     domain_not_found = "domain.not_found"
     domain_exists = "domain.exists"

@@ -9,6 +9,7 @@ from bot.routers import (
     errors,
     fallback,
     flows,
+    groups,
     language,
     linking,
     obligations,
@@ -22,6 +23,7 @@ def all_routers() -> list[Router]:
     return [
         errors.build_router(),
         linking.build_router(),
+        groups.build_router(),
         obligations.build_router(),
         alerts.build_router(),
         domains.build_router(),

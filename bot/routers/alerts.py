@@ -14,12 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import AlertButton
 from bot.keyboards import alerts_list_keyboard, cancel_keyboard
-from bot.middlewares import guard
+from bot.middlewares import GROUP, guard
 from bot.replies import edit_or_answer
 from bot.states import Flow
 from bot.texts import SEVERITY_MARK, e, fit_lines
 from core.errors import ErrorCode
 from core.i18n import Texts
+from core.notify import copies
 from core.notify.ack import AckResult, acknowledge, acknowledgeable
 from core.notify.alerts import list_open_alerts
 from core.notify.render import headline
@@ -28,14 +29,14 @@ from core.tenancy.scope import Actor
 
 
 def acknowledged_line(result: AckResult, texts: Texts, timezone: str) -> str:
-    when = texts.moment(result.acknowledgement.ack_at, timezone)
-    note = result.acknowledgement.ack_note
-    if note:
-        return _("✅ Acknowledged by {name} on {moment}: “{note}”").format(
-            name=e(result.acknowledged_by), moment=when, note=e(note)
+    """The same sentence the other copies of the alert get (`core.notify.copies`), escaped."""
+    return e(
+        copies.acknowledged_line(
+            texts,
+            result.acknowledged_by,
+            texts.moment(result.acknowledgement.ack_at, timezone),
+            result.acknowledgement.ack_note,
         )
-    return _("✅ Acknowledged by {name} on {moment}").format(
-        name=e(result.acknowledged_by), moment=when
     )
 
 
@@ -84,8 +85,16 @@ async def ack(
     actor: Actor,
     texts: Texts,
 ) -> None:
+    message = callback.message
+    pressed = (
+        (message.chat.id, message.message_id)
+        if callback_data.action == "ack"
+        and message is not None
+        and not isinstance(message, InaccessibleMessage)
+        else None
+    )
     result = await acknowledge(
-        session, actor, parse_id(callback_data.id, ErrorCode.alert_not_found)
+        session, actor, parse_id(callback_data.id, ErrorCode.alert_not_found), pressed=pressed
     )
     line = acknowledged_line(result, texts, actor.timezone)
     if callback_data.action == "lack":
@@ -133,7 +142,9 @@ def build_router() -> Router:
     router = Router(name="alerts")
     guard(router)
     router.message.register(alerts, Command("alerts"))
-    router.callback_query.register(ack, AlertButton.filter(F.action.in_({"ack", "lack"})))
+    router.callback_query.register(
+        ack, AlertButton.filter(F.action.in_({"ack", "lack"})), flags={GROUP: True}
+    )
     router.callback_query.register(
         ask_for_note, AlertButton.filter(F.action.in_({"note", "lnote"}))
     )

@@ -11,6 +11,8 @@ from core.tenancy.models import User
 
 
 async def unknown(message: Message, user: User | None) -> None:
+    if message.chat.type != "private":
+        return  # a group's own conversation is not for the bot
     if user is None:
         await message.answer(not_linked_text())
         return

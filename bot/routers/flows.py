@@ -230,8 +230,15 @@ async def receive_ack_note(
     if not event_hex:
         await state.clear()
         return
+    pressed = (
+        (int(data["chat_id"]), int(data["message_id"]))
+        if data.get("chat_id") and data.get("message_id")
+        else None
+    )
     try:
-        result = await acknowledge(session, actor, uuid.UUID(hex=event_hex), message.text)
+        result = await acknowledge(
+            session, actor, uuid.UUID(hex=event_hex), message.text, pressed=pressed
+        )
     except IntrexError:
         await state.clear()
         raise

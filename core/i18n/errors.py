@@ -99,6 +99,11 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.invite_expired: N_("This invite has expired. Ask for a new one."),
     ErrorCode.invite_revoked: N_("This invite has been withdrawn. Ask for a new one."),
     ErrorCode.invite_not_found: N_("No such invite."),
+    ErrorCode.group_not_linked: N_("This group is not linked to a branch."),
+    ErrorCode.group_only: N_(
+        "Send /linkgroup BRANCH_CODE in the Telegram group that should get the branch's alerts."
+    ),
+    ErrorCode.private_only: N_("Please use this in a private chat with me."),
     ErrorCode.invite_closed: N_("This invite is {state} already: there is nothing to revoke."),
     ErrorCode.already_linked: N_("This Telegram account is already linked to Intrex."),
     ErrorCode.start_rate_limited: N_(

@@ -13,6 +13,7 @@ from core.audit import record, snapshot
 from core.db.enums import PENDING_NOTIFICATION, NotificationStatus
 from core.errors import ErrorCode, NotFoundError, ValidationError
 from core.notify import policy
+from core.notify.copies import ACKNOWLEDGED, queue_edits
 from core.notify.models import Acknowledgement, NotificationEvent, NotificationStep
 from core.notify.recipients import USER_PREFIX
 from core.tenancy.models import User
@@ -66,12 +67,19 @@ def clean_note(note: str | None) -> str | None:
 
 
 async def acknowledge(
-    session: AsyncSession, actor: Actor, event_id: uuid.UUID, note: str | None = None
+    session: AsyncSession,
+    actor: Actor,
+    event_id: uuid.UUID,
+    note: str | None = None,
+    *,
+    pressed: tuple[int, int] | None = None,
 ) -> AckResult:
     """Record the acknowledgement, mark the event `acked` and cancel its pending steps.
 
     Idempotent: a second acknowledgement returns the first one unchanged. Who may: the
-    notify policy; anyone else is told the alert does not exist, so nothing leaks.
+    notify policy; anyone else is told the alert does not exist, so nothing leaks. Every
+    delivered Telegram copy is queued to be edited to say who and when, except `pressed`
+    (chat, message): the copy the person pressed, which the bot edits at once itself.
     """
     cleaned = clean_note(note)
     event = await acknowledgeable(session, actor, event_id, lock=True)
@@ -107,6 +115,7 @@ async def acknowledge(
     )
     await session.flush()
     await session.refresh(ack)
+    await queue_edits(session, [event.id], ACKNOWLEDGED, done=pressed)
     await record(
         session,
         tenant_id=actor.tenant_id,

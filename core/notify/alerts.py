@@ -55,6 +55,7 @@ async def list_open_alerts(
         .where(
             NotificationEvent.status.in_(OPEN_ALERT),
             NotificationEvent.event_type != NotificationEventType.digest,
+            NotificationEvent.is_test.is_(False),
             visible,
         )
         .order_by(SEVERITY_ORDER, NotificationEvent.created_at.desc())

@@ -3,65 +3,165 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text, update
 
 from core.audit import record
 from core.clock import utc_now
-from core.db.enums import NotificationStatus
+from core.db.enums import ConnectorType, NotificationStatus
 from core.db.session import Database
 from core.errors import ErrorCode, NotFoundError
+from core.notify.addressees import Addressed, name_recipients
 from core.notify.models import Connector, NotificationEvent, NotificationStep
+from core.notify.recipients import RESOLVED
 from core.notify.routing import plan_steps
-from core.tenancy.models import Tenant
+from core.tenancy.models import Branch, Tenant
 
 NO_ROUTE = "no route matched this event (add one with `intrex route add`)"
+NOTHING_FAILED = "nothing was sent: every step was cancelled"
+LOCAL_TIME = "%Y-%m-%d %H:%M"
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    """A step that reached nobody: whom it was for, and the reason it recorded."""
+
+    level: int
+    connector: str
+    recipient_ref: str
+    recipient: str
+    """The recipient and channel in words (`core.notify.addressees`)."""
+    status: NotificationStatus
+    reason: str
+    attempts: int
+    ended_at: datetime
+    """When it gave up (a dead letter) or was due (a skipped step)."""
 
 
 @dataclass(frozen=True)
 class DeadLetter:
     event: NotificationEvent
     tenant_name: str
-    reasons: list[str]
+    timezone: str
+    branch_code: str | None
+    failures: list[FailedStep] = field(default_factory=list)
+    had_steps: bool = False
+
+    def local(self, moment: datetime) -> str:
+        """`moment` on the tenant's wall clock."""
+        return f"{moment.astimezone(ZoneInfo(self.timezone)):{LOCAL_TIME}}"
+
+    @property
+    def reasons(self) -> list[str]:
+        """One line per failed step: who, through what, the real reason, attempts, when.
+
+        "no route matched" only when the event never had a step to send.
+        """
+        if not self.failures:
+            return [NOTHING_FAILED if self.had_steps else NO_ROUTE]
+        lines = []
+        for failure in self.failures:
+            if failure.status is NotificationStatus.dead_letter:
+                tries = (
+                    "never sent"
+                    if failure.attempts == 0
+                    else f"{failure.attempts} attempt" + ("s" if failure.attempts > 1 else "")
+                )
+                when = f"gave up {self.local(failure.ended_at)}"
+            else:
+                tries, when = "not sent", f"skipped {self.local(failure.ended_at)}"
+            lines.append(f"{failure.recipient}: {failure.reason} ({tries}, {when})")
+        return lines
 
 
 async def list_dead_letters(
-    db: Database, tenant: Tenant | None = None, *, limit: int = 100
+    db: Database,
+    tenant: Tenant | None = None,
+    *,
+    limit: int = 100,
+    include_tests: bool = True,
 ) -> list[DeadLetter]:
-    """The newest dead-lettered events (of one tenant or all), each with its failed steps."""
+    """The newest dead-lettered events (of one tenant or all), each with the steps that
+    reached nobody and why: the reason each step recorded (a channel's refusal, "nobody to
+    reach: …", "recipient disabled"), times on each tenant's clock. `include_tests=False`
+    leaves out `intrex notify test` events."""
     async with db.system_uow() as session:
         query = (
-            select(NotificationEvent, Tenant.name)
+            select(NotificationEvent, Tenant.name, Tenant.timezone, Branch.code)
             .join(Tenant, Tenant.id == NotificationEvent.tenant_id)
+            .outerjoin(Branch, Branch.id == NotificationEvent.branch_id)
             .where(NotificationEvent.status == NotificationStatus.dead_letter)
             .order_by(NotificationEvent.created_at.desc())
             .limit(limit)
         )
         if tenant is not None:
             query = query.where(NotificationEvent.tenant_id == tenant.id)
+        if not include_tests:
+            query = query.where(NotificationEvent.is_test.is_(False))
         events = (await session.execute(query)).all()
-        steps = await session.execute(
-            select(
-                NotificationStep.notification_event_id,
-                Connector.name,
-                NotificationStep.recipient_ref,
-                NotificationStep.attempts,
-                NotificationStep.last_error,
+        branches = {event.id: code for event, _, _, code in events}
+        steps = (
+            await session.execute(
+                select(NotificationStep, Connector.name, Connector.type)
+                .join(Connector, Connector.id == NotificationStep.connector_id)
+                .where(
+                    NotificationStep.notification_event_id.in_(list(branches)),
+                )
+                .order_by(NotificationStep.level, NotificationStep.created_at)
             )
-            .join(Connector, Connector.id == NotificationStep.connector_id)
-            .where(
-                NotificationStep.notification_event_id.in_([event.id for event, _ in events]),
-                NotificationStep.status == NotificationStatus.dead_letter,
+        ).all()
+        failed = [
+            (step, name, kind)
+            for step, name, kind in steps
+            if step.status is NotificationStatus.dead_letter
+            or (
+                step.status is NotificationStatus.cancelled
+                and step.last_error
+                and step.last_error != RESOLVED
+            )
+        ]
+        words = await name_recipients(
+            session,
+            [
+                Addressed(
+                    step.tenant_id,
+                    step.recipient_ref,
+                    name,
+                    ConnectorType(kind),
+                    branches.get(step.notification_event_id),
+                )
+                for step, name, kind in failed
+            ],
+        )
+    with_steps = {step.notification_event_id for step, _, _ in steps}
+    failures: dict[uuid.UUID, list[FailedStep]] = {}
+    for (step, name, _), recipient in zip(failed, words, strict=True):
+        failures.setdefault(step.notification_event_id, []).append(
+            FailedStep(
+                level=step.level,
+                connector=name,
+                recipient_ref=step.recipient_ref,
+                recipient=recipient,
+                status=step.status,
+                reason=step.last_error or "failed",
+                attempts=step.attempts,
+                ended_at=step.next_attempt_at,
             )
         )
-    reasons: dict[uuid.UUID, list[str]] = {}
-    for event_id, connector, recipient, attempts, error in steps:
-        reasons.setdefault(event_id, []).append(
-            f"{connector} → {recipient}: {error or 'failed'} (after {attempts} attempt(s))"
+    return [
+        DeadLetter(
+            event,
+            name,
+            timezone,
+            code,
+            failures.get(event.id, []),
+            had_steps=event.id in with_steps,
         )
-    return [DeadLetter(event, name, reasons.get(event.id, [NO_ROUTE])) for event, name in events]
+        for event, name, timezone, code in events
+    ]
 
 
 async def retry_dead_letters(

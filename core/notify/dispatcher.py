@@ -43,7 +43,10 @@ from core.db.session import Database
 from core.errors import IntrexError
 from core.i18n import Texts, choose_language, texts_for
 from core.metrics import DELIVERIES, QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
-from core.notify.channels.base import Channel, Delivery, DeliveryError
+from core.notify.channels.base import Channel, Delivery, DeliveryError, SentCopy
+from core.notify.channels.telegram import TelegramChannel
+from core.notify.copies import ACKNOWLEDGED, CopyEditor, queue_edits
+from core.notify.copies import RESOLVED as RESOLVED_COPY
 from core.notify.models import (
     Connector,
     NotificationDelivery,
@@ -64,7 +67,7 @@ from core.notify.recipients import (
     resolve,
     window_end,
 )
-from core.notify.render import render
+from core.notify.render import dashboard_link, render
 from core.tenancy.models import Tenant, User
 
 log = structlog.get_logger(__name__)
@@ -114,6 +117,8 @@ class Outcome:
     attempt_no: int
     error: DeliveryError | None
     finished_at: datetime
+    copy: SentCopy | None = None
+    """Where a Telegram copy landed, so it can be edited when the alert ends."""
 
 
 @dataclass
@@ -124,6 +129,8 @@ class DispatchReport:
     dead: int = 0
     deferred: int = 0
     cancelled: int = 0
+    edited: int = 0
+    """Telegram copies of ended alerts edited to say so."""
     resolved: int = 0
     """Reference steps (`role:…`, `group:…`) resolved to people, or still reaching nobody."""
     errors: list[str] = field(default_factory=list)
@@ -231,6 +238,15 @@ class Dispatcher:
         self.clock = clock
         self.rng = rng or random.Random()
         self._send_slots = asyncio.Semaphore(settings.notify_concurrency)
+        telegram = channels.get(ConnectorType.telegram_bot)
+        sender = telegram.sender if isinstance(telegram, TelegramChannel) else None
+        self.editor = (
+            CopyEditor(
+                db, sender, worker_id=self.worker_id, default_language=settings.default_language
+            )
+            if sender is not None
+            else None
+        )
 
     async def measure_queue(self) -> None:
         """Refresh the queue gauges: due steps not yet sent, and how long the oldest has waited."""
@@ -267,7 +283,16 @@ class Dispatcher:
         only_event: uuid.UUID | None = None,
         types: Collection[ConnectorType] | None = None,
     ) -> DispatchReport:
-        """Claim, send and record one batch (optionally of one event, or some connector types)."""
+        """Claim, send and record one batch (optionally of one event, or some connector
+        types), then edit the Telegram copies of alerts that ended."""
+        report = await self._deliver_once(only_event, types)
+        if self.editor is not None and (types is None or ConnectorType.telegram_bot in types):
+            report.edited = await self.editor.run_once(self.clock())
+        return report
+
+    async def _deliver_once(
+        self, only_event: uuid.UUID | None, types: Collection[ConnectorType] | None
+    ) -> DispatchReport:
         report = DispatchReport()
         now = self.clock()
         wanted = types or list(self.channels)
@@ -501,6 +526,7 @@ class Dispatcher:
     async def _send(self, item: Claimed) -> Outcome:
         attempt_no = item.step.attempts + 1
         error: DeliveryError | None = None
+        copy: SentCopy | None = None
         async with self._send_slots:
             try:
                 config = self.secrets.decrypt_json(item.config_token)
@@ -527,8 +553,11 @@ class Dispatcher:
                         item.tenant_timezone,
                     ),
                     acknowledgeable=item.event.event_type.value != "digest",
+                    dashboard_url=dashboard_link(
+                        self.settings, item.event.event_type.value, payload
+                    ),
                 )
-                await self.channels[item.connector_type].send(config, delivery)
+                copy = await self.channels[item.connector_type].send(config, delivery)
             except DeliveryError as exc:
                 error = exc
             except IntrexError as exc:
@@ -540,7 +569,13 @@ class Dispatcher:
             except Exception as exc:
                 log.exception("unexpected delivery failure", step=str(item.step.id))
                 error = DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
-        return Outcome(claimed=item, attempt_no=attempt_no, error=error, finished_at=self.clock())
+        return Outcome(
+            claimed=item,
+            attempt_no=attempt_no,
+            error=error,
+            finished_at=self.clock(),
+            copy=copy if error is None else None,
+        )
 
     async def _record(
         self,
@@ -596,6 +631,8 @@ class Dispatcher:
                     "delivery_status": NotificationStatus.sent if error is None else status,
                     "sent_at": outcome.finished_at if error is None else None,
                     "error": None if error is None else error.message[:2000],
+                    "telegram_chat_id": outcome.copy.chat_id if outcome.copy else None,
+                    "telegram_message_id": outcome.copy.message_id if outcome.copy else None,
                 }
             )
             if error is None:
@@ -647,21 +684,42 @@ class Dispatcher:
                     ),
                     step_updates,
                 )
+            copies: list[uuid.UUID] = []
             if deliveries:
-                await session.execute(insert(NotificationDelivery), deliveries)
+                inserted = await session.execute(
+                    insert(NotificationDelivery).returning(
+                        NotificationDelivery.id, NotificationDelivery.telegram_message_id
+                    ),
+                    deliveries,
+                )
+                copies = [row.id for row in inserted if row.telegram_message_id is not None]
             if event_ids:
                 await session.execute(EVENT_STATUS_SQL, {"ids": event_ids})
-            stranded = list(
-                {item.step.notification_event_id for item in cancelled if item.recipient_disabled}
-            )
-            if stranded:
-                await session.execute(FALL_THROUGH_SQL, {"ids": stranded, "now": self.clock()})
+            if copies:
+                await self._follow_closed(session, copies)
             stranded = list(
                 {item.step.notification_event_id for item in cancelled if item.recipient_disabled}
             )
             if stranded:
                 await session.execute(FALL_THROUGH_SQL, {"ids": stranded, "now": self.clock()})
             await self._update_connectors(session, connector_ok, connector_failed)
+
+    async def _follow_closed(self, session: AsyncSession, copies: list[uuid.UUID]) -> None:
+        """A copy sent while its alert was being acknowledged or resolved is edited too."""
+        closed = await session.execute(
+            select(NotificationDelivery.id, NotificationEvent.id, NotificationEvent.status)
+            .join(
+                NotificationEvent,
+                NotificationEvent.id == NotificationDelivery.notification_event_id,
+            )
+            .where(
+                NotificationDelivery.id.in_(copies),
+                NotificationEvent.status.in_(CLOSED_ALERT),
+            )
+        )
+        for delivery_id, event_id, status in closed:
+            kind = ACKNOWLEDGED if status is NotificationStatus.acked else RESOLVED_COPY
+            await queue_edits(session, [event_id], kind, delivery_ids=[delivery_id])
 
     async def _update_connectors(
         self,

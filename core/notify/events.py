@@ -23,6 +23,7 @@ from core.db.enums import (
     NotificationStatus,
     Severity,
 )
+from core.notify.copies import RESOLVED, queue_edits
 from core.notify.models import NotificationEvent, NotificationStep
 from core.notify.routing import plan_steps
 
@@ -84,14 +85,18 @@ async def resolve_events(
     tenant_id: uuid.UUID,
     fingerprint: str | None = None,
     fingerprint_prefix: str | None = None,
+    resolution: str,
+    by_user_id: int | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Close the open events of one cause (their cause went away, or someone dealt with it).
 
     The one way events end without an acknowledgement: a certificate recovering (its exact
     fingerprint) and an obligation completed or waived (every reminder of the instance, by
-    prefix, plus its overdue alert) both land here. The events become `cancelled` and their
-    undelivered steps stop, so an escalation does not wake someone at night for a cause
-    that is already gone. Returns how many events were closed.
+    prefix, plus its overdue alert) both land here. The events become `cancelled` (with how
+    they were resolved, by whom and when), their undelivered steps stop, so an escalation
+    does not wake someone at night for a cause that is already gone, and every Telegram copy
+    already delivered is queued to be edited to say so. Returns how many events were closed.
     """
     causes: list[Any] = []
     if fingerprint is not None:
@@ -108,7 +113,12 @@ async def resolve_events(
                 or_(*causes),
                 NotificationEvent.status.not_in(CLOSED_ALERT),
             )
-            .values(status=NotificationStatus.cancelled)
+            .values(
+                status=NotificationStatus.cancelled,
+                resolved_at=utc_now(now),
+                resolved_by_user_id=by_user_id,
+                resolution=resolution,
+            )
             .returning(NotificationEvent.id)
             .execution_options(synchronize_session=False)
         )
@@ -122,4 +132,5 @@ async def resolve_events(
             )
             .values(status=NotificationStatus.cancelled, claimed_until=None, claimed_by=None)
         )
+        await queue_edits(session, closed, RESOLVED)
     return len(closed)

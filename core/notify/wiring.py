@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select, update
 
 from core.clock import utc_now
 from core.config import Settings
-from core.db.enums import ConnectorType, NotificationEventType, Severity
+from core.db.enums import ConnectorType, NotificationEventType, NotificationStatus, Severity
 from core.db.session import Database
 from core.notify.channels.base import Channel
 from core.notify.channels.email import EmailChannel
@@ -50,13 +51,19 @@ async def send_test_event(
     severity: Severity = Severity.high,
     branch_code: str | None = None,
     event_type: NotificationEventType = NotificationEventType.ssl_failure,
+    all_now: bool = False,
+    now: datetime | None = None,
 ) -> tuple[NotificationEvent, list[NotificationStep]]:
     """A test alert through the tenant's routes (never deduplicated), to check a connector.
 
-    Every level is due at once: the point is to try each route now, not to wait for escalation.
+    It is marked `is_test` (lists of alerts leave it out; its `event_type` only says which
+    routes it goes through, those of that type or of all types). Each route's step waits its
+    delay as a real alert's would, so an escalation can be tried too; `all_now` makes every
+    step due at once. With no route at all it is cancelled, not a dead letter: a test that
+    matched nothing lost no alert (the caller says so).
     """
     branch: Branch | None = await find_branch(db, tenant, branch_code) if branch_code else None
-    now = utc_now()
+    moment = utc_now(now)
     async with db.tenant_uow(tenant.id) as session:
         event = await emit_event(
             session,
@@ -65,23 +72,31 @@ async def send_test_event(
             severity=severity,
             fingerprint=f"test:{uuid.uuid4()}",
             payload={
-                "branch_code": branch.code if branch else None,
                 "test": True,
+                "branch_code": branch.code if branch else None,
+                "branch_name": branch.name if branch else None,
+                "head_office": branch is None,
             },
             branch_id=branch.id if branch else None,
-            scheduled_for=now,
+            scheduled_for=moment,
         )
         assert event is not None
-        await session.execute(
-            update(NotificationStep)
-            .where(NotificationStep.notification_event_id == event.id)
-            .values(next_attempt_at=now)
-        )
+        event.is_test = True
+        if event.status is NotificationStatus.dead_letter:
+            event.status = NotificationStatus.cancelled
+        if all_now:
+            await session.execute(
+                update(NotificationStep)
+                .where(NotificationStep.notification_event_id == event.id)
+                .values(next_attempt_at=moment)
+            )
+        await session.flush()
         steps = list(
             await session.scalars(
                 select(NotificationStep)
                 .where(NotificationStep.notification_event_id == event.id)
                 .order_by(NotificationStep.level, NotificationStep.next_attempt_at)
+                .execution_options(populate_existing=True)
             )
         )
     return event, steps

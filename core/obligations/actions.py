@@ -75,14 +75,19 @@ def refuse_closed(actor: Actor, instance: ObligationInstance) -> None:
         raise ConflictError(ErrorCode.obligation_closed, status=instance.status)
 
 
-async def resolve_reminders(session: AsyncSession, instance: ObligationInstance) -> int:
-    """Close every open alert about this instance: its reminders and its overdue alert."""
+async def resolve_reminders(
+    session: AsyncSession, instance: ObligationInstance, resolution: str, user_id: int | None
+) -> int:
+    """Close every open alert about this instance: its reminders and its overdue alert;
+    their delivered Telegram copies say how and by whom."""
     due_prefix, overdue = reminder_fingerprint_prefix(instance.id)
     return await resolve_events(
         session,
         tenant_id=instance.tenant_id,
         fingerprint=overdue,
         fingerprint_prefix=due_prefix,
+        resolution=resolution,
+        by_user_id=user_id,
     )
 
 
@@ -97,7 +102,8 @@ async def _close(
 ) -> ActionResult:
     """The common tail of complete and waive: resolve alerts, continue the series, audit."""
     instance.next_reminder_on = None
-    resolved = await resolve_reminders(session, instance)
+    resolution = "completed" if instance.status is ObligationStatus.completed else "waived"
+    resolved = await resolve_reminders(session, instance, resolution, actor.user_id)
     following = await continue_series(session, instance, template, actor.today)
     await session.flush()
     after = snapshot(instance)

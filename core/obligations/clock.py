@@ -72,6 +72,7 @@ CANDIDATES_SQL = text(
         FROM tenants
     )
     SELECT oi.id, oi.tenant_id, oi.branch_id, oi.template_id, oi.due_at, local.today,
+           oi.status::text AS status,
            t.title, t.category::text AS category, t.severity::text AS severity,
            t.reminder_lead_days, b.code AS branch_code, b.name AS branch_name
     FROM local
@@ -138,6 +139,8 @@ async def sweep_statuses(session: AsyncSession, now: datetime) -> SweepCounts:
 
 
 def _payload(row: Any, days_left: int, lead: int | None) -> dict[str, Any]:
+    """What an alert says (`core.notify.render`): the branch, the title, the due date, the
+    days left (negative: late) and the instance's status after this run's sweep."""
     return {
         "obligation_instance_id": str(row.id),
         "template_id": str(row.template_id),
@@ -148,6 +151,7 @@ def _payload(row: Any, days_left: int, lead: int | None) -> dict[str, Any]:
         "category": row.category,
         "due_at": row.due_at.isoformat(),
         "days_left": days_left,
+        "status": row.status,
         "lead_days": lead,
         "local_date": row.today.isoformat(),
     }

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.enums import NotificationEventType, Severity, SslCheckStatus
@@ -31,6 +32,7 @@ from core.notify.events import emit_event, resolve_events
 from core.notify.models import NotificationEvent
 from core.ssl.checker import CheckOutcome
 from core.ssl.models import Domain, SslCheckResult
+from core.tenancy.models import Branch
 
 FAILURE_SEVERITY = {
     SslCheckStatus.expired: Severity.critical,
@@ -76,6 +78,10 @@ def _target(domain: Domain) -> str:
 
 
 def _base_payload(domain: Domain, outcome: CheckOutcome, branch_code: str | None) -> dict[str, Any]:
+    """What every certificate alert says (`core.notify.render`): the domain, its branch or
+    head office (`head_office`, when it has none), the status, the certificate's validity
+    (ISO in UTC; alerts show it as a local date). `branch_name`, and for a failure with no
+    certificate the last one read (`last_valid_to`), are added when an event is raised."""
     cert = outcome.certificate
     return {
         "domain_id": str(domain.id),
@@ -83,6 +89,8 @@ def _base_payload(domain: Domain, outcome: CheckOutcome, branch_code: str | None
         "port": domain.port,
         "target": _target(domain),
         "branch_code": branch_code,
+        "branch_name": None,
+        "head_office": domain.branch_id is None,
         "status": outcome.status.value,
         "previous_status": domain.status.value if domain.status else None,
         "days_remaining": outcome.days_remaining,
@@ -128,6 +136,7 @@ async def record_outcome(
                 session,
                 tenant_id=domain.tenant_id,
                 fingerprint=f"ssl_failure:{domain.id}:{domain.failure_episode_id}",
+                resolution="recovered",
             )
             await _emit(session, domain, recorded, **_recovery_event(domain, outcome, payload))
             domain.failure_episode_id = None
@@ -149,6 +158,7 @@ async def _emit(
     fingerprint: str,
     payload: dict[str, Any],
 ) -> None:
+    payload = await _with_context(session, domain, payload)
     event = await emit_event(
         session,
         tenant_id=domain.tenant_id,
@@ -161,6 +171,39 @@ async def _emit(
     )
     if event is not None:
         recorded.events.append(event)
+
+
+async def _with_context(
+    session: AsyncSession, domain: Domain, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """The facts an alert needs that a check does not know: the branch's code and name, and,
+    when this check read no certificate, the expiry of the last one read (read only when an
+    event is raised, so a round's checks cost no extra query)."""
+    extra: dict[str, Any] = {}
+    if domain.branch_id is not None:
+        branch = (
+            await session.execute(
+                select(Branch.code, Branch.name).where(
+                    Branch.tenant_id == domain.tenant_id, Branch.id == domain.branch_id
+                )
+            )
+        ).first()
+        if branch is not None:
+            extra |= {"branch_code": branch.code, "branch_name": branch.name}
+    if payload.get("valid_to") is None:
+        last = await session.scalar(
+            select(SslCheckResult.valid_to)
+            .where(
+                SslCheckResult.tenant_id == domain.tenant_id,
+                SslCheckResult.domain_id == domain.id,
+                SslCheckResult.valid_to.is_not(None),
+            )
+            .order_by(SslCheckResult.checked_at.desc())
+            .limit(1)
+        )
+        if last is not None:
+            extra["last_valid_to"] = last.isoformat()
+    return {**payload, **extra}
 
 
 def _failure_event(

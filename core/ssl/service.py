@@ -195,7 +195,13 @@ async def remove_domain(session: AsyncSession, actor: Actor, host_port: str) -> 
         raise PermissionDeniedError(ErrorCode.head_office_only)
     before = snapshot(domain, exclude=INTERNAL_COLUMNS)
     for prefix in (f"ssl_failure:{domain.id}:", f"ssl_expiry:{domain.id}:"):
-        await resolve_events(session, tenant_id=actor.tenant_id, fingerprint_prefix=prefix)
+        await resolve_events(
+            session,
+            tenant_id=actor.tenant_id,
+            fingerprint_prefix=prefix,
+            resolution="domain_removed",
+            by_user_id=actor.user_id,
+        )
     await session.delete(domain)
     await record(
         session,

@@ -5,14 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select, update
 
 from core.crypto import generate_key
+from core.db.enums import AppRole
+from core.db.session import Database
 from core.db.target import DatabaseTarget
+from core.notify.models import NotificationEvent
+from core.tenancy.models import User
+from core.tenancy.service import find_branch, resolve_tenant
+from tests.companies import person
 from tests.environment import INTREX, intrex_env
-from tests.peers import WebhookReceiver
+from tests.peers import SmtpServer, WebhookReceiver
 
 
 @pytest.fixture
@@ -95,8 +104,11 @@ async def test_connector_route_and_test_alert(
     assert code == 0, err + out
     result = last_json(out)
     assert [d["status"] for d in result["deliveries"]] == ["sent"]
+    assert [d["recipient"] for d in result["deliveries"]] == ["webhook 'ops'"]
+    assert result["is_test"] is True
     [request] = receiver.requests
     assert json.loads(request.body)["payload"]["test"] is True
+    assert json.loads(request.body)["test"] is True
 
     code, out, _ = await intrex(env, "notify", "test", "--tenant", tenant, "--severity", "low")
     assert code == 1
@@ -114,7 +126,7 @@ async def test_dead_letters_listed_and_retried(
     env: dict[str, str], receiver: WebhookReceiver
 ) -> None:
     tenant = f"cli-dead-{uuid.uuid4().hex[:6]}"
-    await intrex(env, "tenant", "create", tenant)
+    await intrex(env, "tenant", "create", tenant, "--timezone", "Asia/Dhaka")
     await intrex(
         env,
         "connector",
@@ -152,7 +164,23 @@ async def test_dead_letters_listed_and_retried(
 
     code, out, _ = await intrex(env, "notify", "dead-letters", "--tenant", tenant, "--json")
     [letter] = last_json(out)["dead_letters"]
-    assert letter["reasons"] == ["ops → -: HTTP 410: nope (after 1 attempt(s))"]
+    [reason] = letter["reasons"]
+    assert reason.startswith("webhook 'ops': HTTP 410: nope (1 attempt, gave up ")
+    assert letter["is_test"] is True
+    created = datetime.fromisoformat(letter["created_at"])
+    local = f"{created.astimezone(ZoneInfo('Asia/Dhaka')):%Y-%m-%d %H:%M}"
+    assert letter["created_at_local"] == local != f"{created.astimezone(UTC):%Y-%m-%d %H:%M}"
+    [failure] = letter["failures"]
+    assert failure["reason"] == "HTTP 410: nope"
+    assert failure["recipient"] == "webhook 'ops'"
+    ended = datetime.fromisoformat(failure["ended_at"]).astimezone(ZoneInfo("Asia/Dhaka"))
+    assert failure["ended_at_local"] == f"{ended:%Y-%m-%d %H:%M}"
+    assert f"gave up {failure['ended_at_local']})" in reason
+
+    code, out, _ = await intrex(env, "notify", "dead-letters", "--tenant", tenant)
+    assert f"{local} Asia/Dhaka" in out
+    assert "[test]" in out
+    assert "webhook 'ops': HTTP 410: nope" in out
 
     code, out, _ = await intrex(
         env, "notify", "dead-letters", "--tenant", tenant, "--retry", "--json"
@@ -236,3 +264,86 @@ async def test_quiet_hours_are_set_per_tenant(env: dict[str, str]) -> None:
     code, _, err = await intrex(env, "tenant", "set", "--tenant", tenant, "--quiet-hours", "late")
     assert code == 1
     assert "must look like 22:00-07:00" in err
+
+
+async def test_notify_test_names_people_and_waits_for_delays_unless_now(
+    env: dict[str, str], db: Database, receiver: WebhookReceiver, smtp: SmtpServer
+) -> None:
+    tenant = f"cli-names-{uuid.uuid4().hex[:6]}"
+    await intrex(env, "tenant", "create", tenant, "--timezone", "Asia/Dhaka")
+    await intrex(env, "branch", "create", "--tenant", tenant, "--code", "DHK-01", "--name", "Dhaka")
+    owner = await resolve_tenant(db, tenant)
+    karim = await person(
+        db,
+        owner,
+        AppRole.branch_manager,
+        [await find_branch(db, owner, "DHK-01")],
+        name="Karim Ahmed",
+        email="karim@names.example",
+        telegram_user_id=int(uuid.uuid4().int % 10**9),
+    )
+    async with db.tenant_uow(owner.id) as session:
+        await session.execute(
+            update(User).where(User.id == karim.user_id).values(telegram_username="karim_dhk")
+        )
+    for args in (
+        ["--type", "webhook", "--name", "ops", "--url", receiver.url],
+        [
+            *("--type", "email_smtp", "--name", "mail", "--host", "127.0.0.1"),
+            *("--port", str(smtp.port), "--from", "intrex@names.example"),
+        ],
+        ["--type", "telegram_bot", "--name", "tg"],
+    ):
+        code, out, err = await intrex(env, "connector", "add", "--tenant", tenant, *args)
+        assert code == 0, out + err
+    for connector, recipient, delay in (
+        ("ops", "-", "0"),
+        ("tg", "karim@names.example", "0"),
+        ("mail", "ops@x.example", "15"),
+    ):
+        code, out, err = await intrex(
+            env,
+            "route",
+            "add",
+            "--tenant",
+            tenant,
+            "--connector",
+            connector,
+            "--event-type",
+            "all",
+            "--severity-min",
+            "low",
+            "--recipient",
+            recipient,
+            "--delay-minutes",
+            delay,
+        )
+        assert code == 0, out + err
+
+    code, out, err = await intrex(env, "notify", "test", "--tenant", tenant, "--branch", "DHK-01")
+    assert code == 0, out + err
+    assert "level 1 → webhook 'ops': delivered" in out
+    assert (
+        "level 1 → Karim Ahmed (@karim_dhk) on Telegram 'tg': "
+        "queued for a running worker (Telegram)" in out
+    )
+    assert "level 2 → ops@x.example by email 'mail': due " in out
+    assert "(its route's 15-minute delay)" in out
+    assert "Add --now to send every step at once." in out
+    assert "user:" not in out
+    assert len(receiver.requests) == 1
+    assert smtp.mailbox.messages == []
+
+    code, out, err = await intrex(env, "notify", "test", "--tenant", tenant, "--now", "--json")
+    assert code == 0, out + err
+    result = last_json(out)
+    statuses = {d["recipient"]: d["status"] for d in result["deliveries"]}
+    assert statuses == {
+        "webhook 'ops'": "sent",
+        "Karim Ahmed (@karim_dhk) on Telegram 'tg'": "queued",
+        "ops@x.example by email 'mail'": "sent",
+    }
+    assert len(smtp.mailbox.messages) == 1
+    async with db.tenant_uow(owner.id) as session:
+        tests = list(await session.scalars(select(NotificationEvent.is_test)))
+    assert tests == [True, True]

@@ -40,11 +40,22 @@ class Delivery:
     recipient: str
     message: RenderedMessage
     acknowledgeable: bool = True
+    dashboard_url: str | None = None
+    """Where the dashboard shows this alert (`core.notify.render.dashboard_link`)."""
+
+
+@dataclass(frozen=True)
+class SentCopy:
+    """Where a sent message landed, for the channels that can edit it later (Telegram)."""
+
+    chat_id: int
+    message_id: int
 
 
 class Channel(Protocol):
-    """Sends one delivery with a connector's decrypted configuration; raises DeliveryError."""
+    """Sends one delivery with a connector's decrypted configuration; raises DeliveryError.
+    A channel whose messages can be edited later says where the message landed."""
 
-    async def send(self, config: dict[str, Any], delivery: Delivery) -> None: ...
+    async def send(self, config: dict[str, Any], delivery: Delivery) -> SentCopy | None: ...
 
     async def close(self) -> None: ...

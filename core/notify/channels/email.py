@@ -10,6 +10,7 @@ import aiosmtplib
 
 from core.notify.channels.base import Delivery, DeliveryError
 from core.notify.channels.http import text_of
+from core.notify.render import with_link
 from core.validation import is_email_address
 
 
@@ -25,14 +26,15 @@ class EmailChannel:
         if not is_email_address(recipient):
             raise DeliveryError(f"{recipient!r} is not an email address", permanent=True)
         sender = text_of(config, "from")
+        rendered = with_link(delivery.message, delivery.dashboard_url)
         message = EmailMessage()
         message["From"] = sender
         message["To"] = recipient
-        message["Subject"] = delivery.message.subject
+        message["Subject"] = rendered.subject
         message["Message-ID"] = make_msgid(idstring=str(delivery.idempotency_key)[:8])
         message["X-Intrex-Delivery"] = str(delivery.idempotency_key)
-        message.set_content(delivery.message.text)
-        message.add_alternative(delivery.message.html, subtype="html")
+        message.set_content(rendered.text)
+        message.add_alternative(rendered.html, subtype="html")
         security = config.get("security", "starttls")
         try:
             await aiosmtplib.send(

@@ -7,8 +7,10 @@ import hmac
 import json
 from typing import Any
 
+from core.i18n import texts_for
 from core.notify.channels.base import Delivery
 from core.notify.channels.http import GuardedHttp, text_of
+from core.notify.render import alert_facts, status_words
 
 SIGNATURE_HEADER = "X-Intrex-Signature"
 
@@ -24,15 +26,31 @@ def verify(secret: str, body: bytes, signature: str) -> bool:
 
 
 def webhook_body(delivery: Delivery) -> bytes:
+    """The JSON document a receiver gets: the alert's facts as fields, its words, its data.
+
+    `id` is the idempotency key (the same on every attempt of a step); `branch` is null for
+    what belongs to head office; `timing.days` is negative when late or expired; `status` is
+    the stored value and `status_text` the same in the words of `text`'s language.
+    """
+    payload = delivery.message.data.get("payload", {})
+    facts = alert_facts(delivery.event_type, payload)
     document = {
         "id": str(delivery.idempotency_key),
         "event_id": str(delivery.event_id),
         "event_type": delivery.event_type,
         "severity": delivery.severity,
+        "test": facts.test,
+        "branch": facts.branch,
+        "entity": facts.entity,
+        "timing": facts.timing,
+        "status": facts.status.value if facts.status is not None else None,
+        "status_text": status_words(texts_for(delivery.message.language), facts),
+        "dashboard_url": delivery.dashboard_url,
         "attempt": delivery.attempt_no,
+        "language": delivery.message.language,
         "subject": delivery.message.subject,
         "text": delivery.message.text,
-        "payload": delivery.message.data.get("payload", {}),
+        "payload": payload,
     }
     return json.dumps(document, separators=(",", ":"), sort_keys=True, default=str).encode()
 

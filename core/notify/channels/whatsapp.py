@@ -8,9 +8,20 @@ from typing import Any
 
 from core.notify.channels.base import Delivery, DeliveryError
 from core.notify.channels.http import GuardedHttp, text_of
+from core.notify.render import with_link
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
 E164 = re.compile(r"^\+?[1-9]\d{6,14}$")
+MAX_TEXT = 4096
+
+
+def _body(delivery: Delivery) -> str:
+    """The alert's text with its dashboard link; the link is kept if the text must be cut."""
+    full = with_link(delivery.message, delivery.dashboard_url).text
+    if len(full) <= MAX_TEXT:
+        return full
+    link = full[len(delivery.message.text) :]
+    return delivery.message.text[: MAX_TEXT - len(link) - 1] + "…" + link
 
 
 class WhatsAppChannel:
@@ -31,7 +42,7 @@ class WhatsAppChannel:
                 "recipient_type": "individual",
                 "to": phone.lstrip("+"),
                 "type": "text",
-                "text": {"preview_url": False, "body": delivery.message.text[:4096]},
+                "text": {"preview_url": False, "body": _body(delivery)},
                 "biz_opaque_callback_data": str(delivery.idempotency_key),
             }
         ).encode()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from email.header import decode_header, make_header
+from email.message import Message
 from typing import Any
 
 from sqlalchemy import select
@@ -53,7 +55,14 @@ async def emit(
             event_type=event_type,
             severity=severity,
             fingerprint=fingerprint or f"test:{uuid.uuid4()}",
-            payload=payload or {"host": "shop.example.com", "port": 443, "status": "expired"},
+            payload=payload
+            or {
+                "host": "shop.example.com",
+                "port": 443,
+                "status": "expired",
+                "branch_code": world.branch.code,
+                "branch_name": world.branch.name,
+            },
             branch_id=world.branch.id,
             scheduled_for=at,
         )
@@ -89,3 +98,8 @@ async def event_of(world: World, event_id: uuid.UUID) -> NotificationEvent:
 def strict(settings: Settings) -> Settings:
     """The same settings with private targets refused, as in production."""
     return settings.model_copy(update={"allow_private_targets": False})
+
+
+def subject_of(message: Message) -> str:
+    """A received email's subject as its reader sees it: decoded and unfolded."""
+    return " ".join(str(make_header(decode_header(str(message["Subject"])))).split())

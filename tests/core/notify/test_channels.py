@@ -9,7 +9,7 @@ from core.db.enums import ConnectorType, NotificationStatus
 from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.dispatcher import Dispatcher
 from tests.core.notify.conftest import Clock, World
-from tests.core.notify.helpers import deliveries_of, emit, route
+from tests.core.notify.helpers import deliveries_of, emit, route, subject_of
 from tests.peers import SmtpServer, WebhookReceiver
 
 MANAGER_MAIL = "manager@acme.example"
@@ -42,7 +42,10 @@ async def test_email_has_text_and_html(
     [message] = smtp.mailbox.messages
     assert message["To"] == MANAGER_MAIL
     assert message["From"] == "intrex@acme.example"
-    assert message["Subject"] == "[Intrex high] Certificate check failed: shop.example.com"
+    assert (
+        subject_of(message)
+        == "[Intrex high] Certificate check failed: shop.example.com (head office)"
+    )
     parts = {part.get_content_type(): part.get_payload(decode=True) for part in message.walk()}
     assert b"Detail: <b>" in parts["text/plain"]
     assert b"&lt;b&gt;" in parts["text/html"]
@@ -107,4 +110,5 @@ async def test_whatsapp_cloud_api_message(
     body = json.loads(request.body)
     assert body["messaging_product"] == "whatsapp"
     assert body["to"] == "8801712345678"
-    assert body["text"]["body"].endswith("Status: expired")
+    assert "Status: expired" in body["text"]["body"].splitlines()
+    assert "DHK-01 — Dhaka" in body["text"]["body"]

@@ -205,11 +205,16 @@ class RecordingTelegram:
     """The TelegramSender contract as bot/ fulfils it, recording instead of calling the Bot API."""
 
     sent: list[tuple[int, str, uuid.UUID]] = field(default_factory=list)
+    edited: list[tuple[int, int, str]] = field(default_factory=list)
 
     async def send_alert(
         self, chat_id: int, message: RenderedMessage, *, event_id: uuid.UUID, acknowledgeable: bool
-    ) -> None:
+    ) -> int:
         self.sent.append((chat_id, message.text, event_id))
+        return len(self.sent)
+
+    async def edit_alert(self, chat_id: int, message_id: int, text: str) -> None:
+        self.edited.append((chat_id, message_id, text))
 
 
 async def test_telegram_routes_resolve_people_in_scope(
@@ -291,7 +296,10 @@ async def test_a_cause_that_went_away_stops_the_escalation(
 
     async with world.db.tenant_uow(world.tenant.id) as session:
         closed = await resolve_events(
-            session, tenant_id=world.tenant.id, fingerprint="ssl_failure:shop:episode-1"
+            session,
+            tenant_id=world.tenant.id,
+            fingerprint="ssl_failure:shop:episode-1",
+            resolution="recovered",
         )
     clock.advance(minutes=31)
 

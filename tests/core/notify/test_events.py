@@ -94,7 +94,9 @@ async def test_resolving_a_cause_closes_its_open_events_delivered_or_not(
                 .values(status=status)
             )
     async with db.tenant_uow(tenant.id) as session:
-        closed = await resolve_events(session, tenant_id=tenant.id, fingerprint_prefix="cause:1:")
+        closed = await resolve_events(
+            session, tenant_id=tenant.id, fingerprint_prefix="cause:1:", resolution="completed"
+        )
     assert closed == 3
     async with db.tenant_uow(tenant.id) as session:
         rows = await session.execute(
@@ -111,4 +113,7 @@ async def test_resolving_a_cause_closes_its_open_events_delivered_or_not(
         "cause:10:sent": NotificationStatus.sent,
     }
     async with db.tenant_uow(tenant.id) as session:
-        assert await resolve_events(session, tenant_id=tenant.id, fingerprint="cause:10:sent") == 1
+        resolved = await resolve_events(
+            session, tenant_id=tenant.id, fingerprint="cause:10:sent", resolution="recovered"
+        )
+        assert resolved == 1

@@ -48,7 +48,7 @@ async def test_delivered_signed_and_keyed(
     assert body["event_id"] == str(event.id)
     assert body["id"] == request.headers["Idempotency-Key"] == str(step.idempotency_key)
     assert body["event_type"] == "ssl_failure"
-    assert body["subject"] == "[Intrex high] Certificate check failed: shop.example.com"
+    assert body["subject"] == "[Intrex high] Certificate check failed: shop.example.com (DHK-01)"
     assert body["payload"]["status"] == "expired"
     assert step.status is NotificationStatus.sent
     [delivery] = await deliveries_of(world, event.id)
@@ -123,7 +123,8 @@ async def test_4xx_is_not_retried_and_can_be_resent(
     assert (await event_of(world, event.id)).status is NotificationStatus.dead_letter
     [letter] = await list_dead_letters(world.db, world.tenant)
     assert letter.event.id == event.id
-    assert letter.reasons == ["hook → -: HTTP 404: nope (after 1 attempt(s))"]
+    [reason] = letter.reasons
+    assert reason.startswith("webhook 'hook': HTTP 404: nope (1 attempt, gave up ")
 
     assert await retry_dead_letters(world.db, world.tenant, now=clock.now) == 1
     assert (await dispatcher.run_once()).sent == 1
