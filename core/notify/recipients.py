@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,7 @@ from core.db.enums import (
     AppRole,
     ConnectorType,
     NotificationEventType,
+    NotificationStatus,
     UserStatus,
 )
 from core.notify.models import BranchGroup, NotificationEvent, NotificationStep
@@ -45,6 +46,7 @@ CHAT_PREFIX = "chat:"
 GROUP_PREFIX = "group:"
 OWNER = "owner"
 RESOLVED = "resolved when due"
+NOBODY = "nobody to reach"
 """The `last_error` of a reference step that became its people's steps (status cancelled)."""
 NOBODY_RETRY = timedelta(minutes=1)
 """How often a reference that reaches nobody looks again within its window."""
@@ -111,7 +113,7 @@ async def resolve(session: AsyncSession, event: NotificationEvent, reference: st
             )
         found = await _users(session, query)
         who = AppRole.head_office_admin if event.branch_id is None else role
-        return Resolution(found, None if found else f"nobody to reach: no linked {who} in {place}")
+        return Resolution(found, None if found else f"{NOBODY}: no linked {who} in {place}")
     if reference == OWNER:
         instance = event.payload_json.get("obligation_instance_id")
         owner = (
@@ -125,12 +127,12 @@ async def resolve(session: AsyncSession, event: NotificationEvent, reference: st
             else None
         )
         if owner is None:
-            return Resolution([], f"nobody to reach: the obligation in {place} has no owner")
+            return Resolution([], f"{NOBODY}: the obligation in {place} has no owner")
         found = await _users(
             session, select(User.id).where(_reachable(tenant_id), User.id == owner)
         )
         return Resolution(
-            found, None if found else "nobody to reach: the owner is not linked or is disabled"
+            found, None if found else f"{NOBODY}: the owner is not linked or is disabled"
         )
     if reference.startswith(GROUP_PREFIX):
         code = reference.removeprefix(GROUP_PREFIX).upper()
@@ -147,15 +149,13 @@ async def resolve(session: AsyncSession, event: NotificationEvent, reference: st
             )
         )
         found = [f"{CHAT_PREFIX}{chat}" for chat in chats]
-        return Resolution(
-            found, None if found else f"nobody to reach: no Telegram group linked to {code}"
-        )
+        return Resolution(found, None if found else f"{NOBODY}: no Telegram group linked to {code}")
     email = reference.strip().lower()
     found = await _users(
         session, select(User.id).where(_reachable(tenant_id), func.lower(User.email) == email)
     )
     return Resolution(
-        found, None if found else f"nobody to reach: {email} is not a linked, active user"
+        found, None if found else f"{NOBODY}: {email} is not a linked, active user"
     )
 
 
@@ -206,7 +206,8 @@ async def catch_up(
     session: AsyncSession, tenant_id: uuid.UUID, user_id: int, *, now: datetime | None = None
 ) -> int:
     """Give a person who just became reachable the still-open alerts of their scope: those
-    whose references, already resolved, name them now. Returns how many steps were added.
+    whose references, already resolved, name them now; and references still waiting for
+    somebody look again at once. Returns how many steps were added.
 
     Runs in the caller's transaction (a link, an enable, a branch change).
     """
@@ -223,6 +224,16 @@ async def catch_up(
             NotificationEvent.created_at > moment - CATCH_UP_WINDOW,
         )
         .order_by(NotificationEvent.created_at)
+    )
+    await session.execute(
+        update(NotificationStep)
+        .where(
+            NotificationStep.tenant_id == tenant_id,
+            NotificationStep.status == NotificationStatus.queued,
+            NotificationStep.last_error.startswith(NOBODY),
+            NotificationStep.next_attempt_at > moment,
+        )
+        .values(next_attempt_at=moment)
     )
     me = f"{USER_PREFIX}{user_id}"
     added = 0
