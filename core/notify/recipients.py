@@ -154,9 +154,7 @@ async def resolve(session: AsyncSession, event: NotificationEvent, reference: st
     found = await _users(
         session, select(User.id).where(_reachable(tenant_id), func.lower(User.email) == email)
     )
-    return Resolution(
-        found, None if found else f"{NOBODY}: {email} is not a linked, active user"
-    )
+    return Resolution(found, None if found else f"{NOBODY}: {email} is not a linked, active user")
 
 
 async def lock_event(session: AsyncSession, event_id: uuid.UUID) -> None:
