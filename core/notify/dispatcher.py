@@ -208,6 +208,15 @@ next escalation level now, instead of waiting out that level's delay (SPEC §5).
 RECIPIENT_DISABLED = "recipient disabled"
 
 
+def _to_resolve(item: Claimed) -> bool:
+    """A reference step (people to find) of an open alert on a usable connector."""
+    return (
+        is_reference(item.connector_type, item.step.recipient_ref)
+        and item.event.status not in CLOSED_ALERT
+        and item.connector_status is not ConnectorStatus.disabled
+    )
+
+
 def _user_id(item: Claimed) -> int | None:
     """The user a step is addressed to (`user:<id>`), if it is addressed to a user."""
     ref = item.step.recipient_ref
@@ -297,18 +306,19 @@ class Dispatcher:
         now = self.clock()
         wanted = types or list(self.channels)
         claimed = await self._claim(now, only_event, wanted)
-        references = [
-            item
-            for item in claimed
-            if is_reference(item.connector_type, item.step.recipient_ref)
-            and item.event.status not in CLOSED_ALERT
-            and item.connector_status is not ConnectorStatus.disabled
-        ]
-        if references:
-            report.resolved = await self._resolve_references(references, now)
+        claimed_count = len(claimed)
+        for claim_again in (True, False):
+            references = [item for item in claimed if _to_resolve(item)]
+            if not references:
+                break
+            report.resolved += await self._resolve_references(references, now)
             claimed = [item for item in claimed if item not in references]
-            claimed += await self._claim(now, only_event, wanted)
-        report.claimed = len(claimed) + len(references)
+            if claim_again:
+                # The people's steps just made are due now: send them in this round.
+                more = await self._claim(now, only_event, wanted)
+                claimed_count += len(more)
+                claimed += more
+        report.claimed = claimed_count
         if not claimed:
             return report
         to_send: list[Claimed] = []

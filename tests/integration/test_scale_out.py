@@ -1,5 +1,6 @@
 """Two `intrex run --no-bot` processes, one database, an accelerated clock, many rounds:
-every certificate check, reminder, escalation step and delivery happens exactly once."""
+every certificate check, reminder, escalation step and delivery happens exactly once, and
+when an obligation is completed, each Telegram copy of its alert is edited exactly once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 
 from core.crypto import SecretBox, generate_key
 from core.db.enums import (
+    AppRole,
     ConnectorType,
     NotificationEventType,
     NotificationStatus,
@@ -23,16 +25,25 @@ from core.db.enums import (
 from core.db.session import Database
 from core.db.target import DatabaseTarget
 from core.notify.connectors import ConnectorSpec, add_connector
-from core.notify.models import NotificationDelivery, NotificationEvent, NotificationStep
+from core.notify.models import (
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationStep,
+    TelegramEdit,
+)
+from core.notify.recipients import RESOLVED
 from core.notify.routes import add_route
+from core.obligations.actions import complete_obligation
+from core.obligations.models import ObligationInstance
 from core.obligations.recurrence import Recurrence
 from core.obligations.templates import TemplateSpec, create_template
 from core.ssl.models import Domain, SslCheckResult
-from tests.companies import new_branch, new_tenant
+from tests.companies import new_branch, new_tenant, person
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import loopback_servers
 from tests.integration.workers import start, worker_env
 from tests.peers import WebhookReceiver
+from tests.telegram_stub import TelegramStub
 from tests.waiting import eventually
 
 SPEED = 120
@@ -40,20 +51,49 @@ SPEED = 120
 INTERVAL_MINUTES = 10
 RUN_SECONDS = 30
 DOMAINS = 4
+MANAGER_CHATS = (9_500_001, 9_500_002)
 
 
 async def all_steps_sent(db: Database, tenant_id: uuid.UUID) -> bool:
-    """Every planned step delivered (escalations fall due up to 30 simulated minutes late)."""
+    """Every planned step delivered (escalations fall due up to 30 simulated minutes late);
+    a Telegram route's reference step is done once it became its people's steps."""
     async with db.tenant_uow(tenant_id) as session:
         total, unsent = (
             await session.execute(
                 select(
                     func.count(),
-                    func.count().filter(NotificationStep.status != NotificationStatus.sent),
+                    func.count().filter(
+                        NotificationStep.status != NotificationStatus.sent,
+                        NotificationStep.last_error.is_distinct_from(RESOLVED),
+                    ),
                 )
             )
         ).one()
     return bool(total) and unsent == 0
+
+
+async def unsent(db: Database, tenant_id: uuid.UUID) -> list[tuple[str, str, str | None]]:
+    """The steps not delivered, for the failure message."""
+    async with db.tenant_uow(tenant_id) as session:
+        rows = await session.execute(
+            select(
+                NotificationStep.recipient_ref, NotificationStep.status, NotificationStep.last_error
+            ).where(
+                NotificationStep.status != NotificationStatus.sent,
+                NotificationStep.last_error.is_distinct_from(RESOLVED),
+            )
+        )
+        return [(ref, status.value, error) for ref, status, error in rows]
+
+
+async def all_copies_edited(db: Database, tenant_id: uuid.UUID, event_id: uuid.UUID) -> bool:
+    async with db.tenant_uow(tenant_id) as session:
+        statuses = list(
+            await session.scalars(
+                select(TelegramEdit.status).where(TelegramEdit.notification_event_id == event_id)
+            )
+        )
+    return bool(statuses) and set(statuses) == {"done"}
 
 
 async def test_two_workers_do_everything_exactly_once(
@@ -65,6 +105,8 @@ async def test_two_workers_do_everything_exactly_once(
     pki = Pki(tmp_path / "pki")
     receiver = WebhookReceiver()
     await receiver.start()
+    stub = TelegramStub()
+    await stub.start()
     epoch = time.time()
     with loopback_servers() as servers:
         leaf = pki.leaf("localhost", days_valid=10)
@@ -96,9 +138,24 @@ async def test_two_workers_do_everything_exactly_once(
                 branch_id=branch.id,
             ),
         )
+        hooks = []
         for name in ("first", "escalation"):
             spec = ConnectorSpec(type=ConnectorType.webhook, name=name, url=receiver.url)
-            await add_connector(db, box, tenant, spec, allow_private=True)
+            added = await add_connector(db, box, tenant, spec, allow_private=True)
+            hooks.append(added.connector.id)
+        spec = ConnectorSpec(type=ConnectorType.telegram_bot, name="tg")
+        await add_connector(db, box, tenant, spec, allow_private=True)
+        await add_route(
+            db,
+            tenant,
+            connector_name="tg",
+            event_type="all",
+            severity_min="low",
+            recipient="role:branch_manager",
+        )
+        for chat in MANAGER_CHATS:
+            await person(db, tenant, AppRole.branch_manager, [branch], telegram_user_id=chat)
+        admin = await person(db, tenant, AppRole.head_office_admin, name="Admin")
         await add_route(
             db, tenant, connector_name="first", event_type="all", severity_min="low", recipient="-"
         )
@@ -121,11 +178,26 @@ async def test_two_workers_do_everything_exactly_once(
             SSL_CA_FILE=str(pki.ca_file),
             SSL_TIMEOUT_SECONDS="5",
             NOTIFY_POLL_SECONDS="0.1",
+            BOT_TOKEN="123456:TEST-TOKEN-not-real",
+            TELEGRAM_API_URL=stub.base_url,
         )
         workers = [start(env, tmp_path / f"w{i}.log", "--no-bot")[0] for i in range(2)]
         try:
             await receiver.wait_for(lambda: False, RUN_SECONDS)
-            assert await eventually(lambda: all_steps_sent(db, tenant.id), 60)
+            assert await eventually(lambda: all_steps_sent(db, tenant.id), 60), await unsent(
+                db, tenant.id
+            )
+            async with admin() as (session, actor):
+                instance = await session.scalar(select(ObligationInstance.id))
+                assert instance is not None
+                await complete_obligation(session, actor, instance)
+                due = await session.scalar(
+                    select(NotificationEvent.id).where(
+                        NotificationEvent.event_type == NotificationEventType.obligation_due
+                    )
+                )
+            assert due is not None
+            assert await eventually(lambda: all_copies_edited(db, tenant.id, due), 60)
         finally:
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
@@ -133,6 +205,7 @@ async def test_two_workers_do_everything_exactly_once(
                 worker.wait(timeout=60)
     simulated_minutes = (time.time() - epoch) * SPEED / 60
     await receiver.stop()
+    await stub.stop()
     assert [w.returncode for w in workers] == [0, 0], (tmp_path / "w0.log").read_text()[-2000:]
 
     async with db.tenant_uow(tenant.id) as session:
@@ -144,7 +217,26 @@ async def test_two_workers_do_everything_exactly_once(
             )
         ).all()
         events = list(await session.scalars(select(NotificationEvent)))
-        steps = list(await session.scalars(select(NotificationStep)))
+        steps = list(
+            await session.scalars(
+                select(NotificationStep).where(NotificationStep.connector_id.in_(hooks))
+            )
+        )
+        people = list(
+            await session.scalars(
+                select(NotificationStep).where(NotificationStep.recipient_ref.startswith("user:"))
+            )
+        )
+        copies: list[tuple[int, int]] = list(
+            await session.execute(
+                select(
+                    NotificationDelivery.telegram_chat_id, NotificationDelivery.telegram_message_id
+                ).where(
+                    NotificationDelivery.notification_event_id == due,
+                    NotificationDelivery.telegram_message_id.is_not(None),
+                )
+            )
+        )
         sent_per_step = dict(
             (
                 await session.execute(
@@ -180,3 +272,12 @@ async def test_two_workers_do_everything_exactly_once(
     keys = receiver.by_key()
     assert len(keys) == len(steps)
     assert set(keys.values()) == {1}
+
+    assert len(people) == len(MANAGER_CHATS) * len(events)
+    assert all(sent_per_step.get(step.id) == 1 for step in people)
+    assert len(copies) == len(MANAGER_CHATS)
+    edits = [
+        (int(call.params["chat_id"]), int(call.params["message_id"]))
+        for call in stub.sent("editMessageText")
+    ]
+    assert sorted(edits) == sorted((chat, message) for chat, message in copies)
