@@ -63,9 +63,12 @@ DISCONNECTED = (
     OSError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
 )
 """The driver's ways of saying the connection is gone: SQLAlchemy never sees these, so the
-connection is invalidated here (it must not go back to the pool)."""
+connection is invalidated here (it must not go back to the pool). `InternalClientError`
+("cannot switch to state …") is what a statement meets when the server's goodbye of a
+terminated backend arrives while it is being prepared."""
 
 
 async def fetch_pooled(
