@@ -17,7 +17,7 @@ from core.notify.copies import ACKNOWLEDGED, queue_edits
 from core.notify.models import Acknowledgement, NotificationEvent, NotificationStep
 from core.notify.recipients import USER_PREFIX
 from core.tenancy.models import User
-from core.tenancy.names import person_name
+from core.tenancy.names import user_name
 from core.tenancy.scope import Actor
 
 MAX_NOTE = 1000
@@ -88,14 +88,7 @@ async def acknowledge(
     )
     if existing is not None:
         first_by = await session.get_one(User, existing.ack_by_user_id)
-        name = person_name(
-            first_by.full_name,
-            first_by.telegram_name,
-            first_by.telegram_username,
-            first_by.email,
-            first_by.id,
-        )
-        return AckResult(existing, event, name, already=True)
+        return AckResult(existing, event, user_name(first_by), already=True)
     before = snapshot(event, exclude={"payload_json"})
     ack = Acknowledgement(
         tenant_id=actor.tenant_id,

@@ -23,7 +23,7 @@ from core.i18n.labels import label
 from core.notify.models import BranchGroup
 from core.notify.recipients import CHAT_PREFIX, GROUP_PREFIX, OWNER, ROLE_PREFIX, USER_PREFIX
 from core.tenancy.models import Branch, User
-from core.tenancy.names import person_name
+from core.tenancy.names import user_name
 
 CHANNEL_WORDS = {
     ConnectorType.telegram_bot: "on Telegram '{name}'",
@@ -69,9 +69,7 @@ def _role_words(ref: str, branch_code: str | None) -> str:
 
 
 def _person(user: User, connector_type: ConnectorType, *, by_address: bool) -> str:
-    name = person_name(
-        user.full_name, user.telegram_name, user.telegram_username, user.email, user.id
-    )
+    name = user_name(user)
     if by_address and user.email and user.email.lower() not in name.lower():
         name = f"{name} <{user.email}>"
     if user.status == UserStatus.disabled.value:

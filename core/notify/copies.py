@@ -38,7 +38,7 @@ from core.notify.models import (
 from core.notify.recipients import USER_PREFIX
 from core.notify.render import render
 from core.tenancy.models import Tenant, User
-from core.tenancy.names import person_name
+from core.tenancy.names import user_name
 
 ACKNOWLEDGED = "acknowledged"
 RESOLVED = "resolved"
@@ -275,7 +275,7 @@ class CopyEditor:
                 return alert
             by = await session.get_one(User, ack.ack_by_user_id)
             line = acknowledged_line(
-                texts, named(by), texts.moment(ack.ack_at, tenant.timezone), ack.ack_note
+                texts, user_name(by), texts.moment(ack.ack_at, tenant.timezone), ack.ack_note
             )
         else:
             resolver = (
@@ -286,13 +286,7 @@ class CopyEditor:
             line = resolved_line(
                 texts,
                 event.resolution,
-                named(resolver) if resolver else None,
+                user_name(resolver) if resolver else None,
                 texts.moment(event.resolved_at or utc_now(), tenant.timezone),
             )
         return f"{alert}\n\n{line}"
-
-
-def named(user: User) -> str:
-    return person_name(
-        user.full_name, user.telegram_name, user.telegram_username, user.email, user.id
-    )

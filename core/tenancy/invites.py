@@ -43,6 +43,7 @@ from core.tenancy.names import person_name
 from core.tenancy.people import (
     PersonView,
     branches_by_code,
+    branches_of_user,
     checked_branches,
     cleaned_name,
     ensure_email_free,
@@ -236,13 +237,6 @@ class InviteView:
 
 def _invites_query() -> Any:
     creator = aliased(User)
-    codes = (
-        select(func.array_agg(Branch.code))
-        .select_from(UserBranch)
-        .join(Branch, Branch.id == UserBranch.branch_id)
-        .where(UserBranch.user_id == User.id)
-        .scalar_subquery()
-    )
     return (
         select(
             InviteCode.id,
@@ -257,7 +251,7 @@ def _invites_query() -> Any:
             User.full_name.label("user_name"),
             User.telegram_name,
             User.telegram_username,
-            codes.label("branch_codes"),
+            branches_of_user(Branch.code).label("branch_codes"),
             creator.id.label("creator_id"),
             creator.full_name.label("creator_name"),
             creator.telegram_name.label("creator_telegram_name"),
@@ -283,7 +277,7 @@ def _invite_view(row: Any, now: datetime) -> InviteView:
         user_id=row.user_id,
         email=row.email,
         role=AppRole(row.role),
-        branch_codes=tuple(sorted(row.branch_codes or ())),
+        branch_codes=tuple(row.branch_codes or ()),
         created_by=None
         if row.creator_id is None
         else person_name(

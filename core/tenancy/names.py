@@ -2,6 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
+
+class Named(Protocol):
+    """What naming a person reads: a `User` row fits."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def full_name(self) -> str | None: ...
+
+    @property
+    def telegram_name(self) -> str | None: ...
+
+    @property
+    def telegram_username(self) -> str | None: ...
+
+    @property
+    def email(self) -> str | None: ...
+
 
 def person_name(
     full_name: str | None,
@@ -19,3 +40,10 @@ def person_name(
     if telegram_username:
         return f"{base} (@{telegram_username})" if base else f"@{telegram_username}"
     return base or f"#{user_id}"
+
+
+def user_name(user: Named) -> str:
+    """`person_name` of a user row."""
+    return person_name(
+        user.full_name, user.telegram_name, user.telegram_username, user.email, user.id
+    )

@@ -36,8 +36,9 @@ from core.obligations.models import ObligationInstance
 from core.parsing import parse_enum
 from core.tenancy import policy
 from core.tenancy.models import Branch, InviteCode, User, UserBranch
-from core.tenancy.names import person_name
+from core.tenancy.names import person_name, user_name
 from core.tenancy.scope import Actor
+from core.tenancy.service import normalise_branch_code
 from core.validation import is_email_address
 
 DEFAULT_PAGE_SIZE = 8
@@ -129,7 +130,8 @@ class PeopleFilter:
     status: UserStatus | None = None
 
 
-def _branch_agg(column: Any) -> Any:
+def branches_of_user(column: Any) -> Any:
+    """A scalar subquery: `column` of the branches of the outer query's `User`, by code."""
     return (
         select(func.array_agg(aggregate_order_by(column, Branch.code)))
         .select_from(UserBranch)
@@ -165,8 +167,8 @@ def _people_query(now: datetime) -> Any:
         User.telegram_name,
         User.last_seen_at,
         User.created_at,
-        _branch_agg(UserBranch.branch_id).label("branch_ids"),
-        _branch_agg(Branch.code).label("branch_codes"),
+        branches_of_user(UserBranch.branch_id).label("branch_ids"),
+        branches_of_user(Branch.code).label("branch_codes"),
         _open_invite_expiry(now).label("invite_expires_at"),
     )
 
@@ -298,8 +300,6 @@ async def find_person(session: AsyncSession, reference: str) -> int:
 
 async def branches_by_code(session: AsyncSession, codes: Iterable[str]) -> list[Branch]:
     """The branches named by `codes` (any case), each found or refused by its code."""
-    from core.tenancy.service import normalise_branch_code
-
     wanted = list(dict.fromkeys(normalise_branch_code(code) for code in codes if code.strip()))
     found = {
         branch.code: branch
@@ -408,16 +408,6 @@ async def _branch_ids(session: AsyncSession, user_id: int) -> list[uuid.UUID]:
     )
 
 
-async def _codes(session: AsyncSession, branch_ids: Collection[uuid.UUID]) -> list[str]:
-    if not branch_ids:
-        return []
-    return list(
-        await session.scalars(
-            select(Branch.code).where(Branch.id.in_(list(branch_ids))).order_by(Branch.code)
-        )
-    )
-
-
 async def refuse_last_admin(session: AsyncSession, user: User) -> None:
     """Refuse to take away the last active head office admin who can act, the last one
     linked to Telegram (locks every active admin)."""
@@ -428,17 +418,13 @@ async def refuse_last_admin(session: AsyncSession, user: User) -> None:
     if await lock_active_admins(session) == [user.id]:
         raise ConflictError(
             ErrorCode.last_admin,
-            name=person_name(
-                user.full_name, user.telegram_name, user.telegram_username, user.email, user.id
-            ),
+            name=user_name(user),
         )
 
 
 async def _snapshot_with_branches(session: AsyncSession, user: User) -> dict[str, Any]:
-    return {
-        **snapshot(user, exclude={"password_hash"}),
-        "branches": await _codes(session, await _branch_ids(session, user.id)),
-    }
+    codes = await session.scalar(select(branches_of_user(Branch.code)).where(User.id == user.id))
+    return {**snapshot(user, exclude={"password_hash"}), "branches": list(codes or ())}
 
 
 async def _record_change(
