@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
+from bench.bot_bench import update
 from bench.common import percentile, scratch_database, server
 from bot.app import create_bot, create_dispatcher
 from bot.callbacks import PeoplePageButton
@@ -45,21 +46,6 @@ from tests.telegram_stub import TelegramStub
 BENCH_TOKEN = "1:BENCH-ONLY-TOKEN"  # noqa: S105 - the stand-in accepts any token
 TARGET_P95_MS = 50.0
 _ids = itertools.count(1)
-
-
-def message(text: str, chat: int) -> Update:
-    return Update.model_validate(
-        {
-            "update_id": next(_ids),
-            "message": {
-                "message_id": next(_ids),
-                "date": int(time.time()),
-                "chat": {"id": chat, "type": "private"},
-                "from": {"id": chat, "is_bot": False, "first_name": "Bench"},
-                "text": text,
-            },
-        }
-    )
 
 
 def press(data: str, chat: int, message_id: int) -> Update:
@@ -129,7 +115,7 @@ async def measure(
 ) -> dict[str, tuple[float, float]]:
     """(p50 ms, p95 ms) for /users and for page presses, after a warm-up of each."""
     for _ in range(10):
-        await feed(message("/users", chat))
+        await feed(update("/users", chat))
     listing = [(key, value) for key, value in stub.messages.items() if key[0] == chat]
     message_id = listing[-1][0][1]
     for page in range(min(pages, 10)):
@@ -138,7 +124,7 @@ async def measure(
     samples = []
     for _ in range(count):
         started = time.perf_counter()
-        await feed(message("/users", chat))
+        await feed(update("/users", chat))
         samples.append(time.perf_counter() - started)
     figures["/users"] = (statistics.median(samples) * 1000, percentile(samples, 0.95) * 1000)
     samples = []

@@ -23,11 +23,13 @@ from bot.app import create_bot, create_dispatcher
 from bot.telegram import BotTelegramSender
 from core.config import Settings
 from core.crypto import SecretBox, generate_key
-from core.db.enums import AppRole, ConnectorType
+from core.db.enums import AppRole, ConnectorType, NotificationEventType, Severity
 from core.db.session import Database
 from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.dispatcher import Dispatcher as NotifyDispatcher
 from core.notify.dispatcher import DispatchReport
+from core.notify.events import emit_event
+from core.notify.models import NotificationEvent
 from core.notify.routes import add_route
 from core.notify.wiring import build_channels, close_channels
 from core.ssl.checker import StaticResolver
@@ -290,6 +292,22 @@ async def telegram_alerts(
         recipient="role:branch_manager",
     )
     return box
+
+
+async def ssl_alert(world: BotWorld, company: Company, fingerprint: str) -> NotificationEvent:
+    """A critical failing-certificate alert of the company's DHK-01 (shop.acme.example)."""
+    async with world.db.tenant_uow(company.tenant.id) as session:
+        event = await emit_event(
+            session,
+            tenant_id=company.tenant.id,
+            event_type=NotificationEventType.ssl_failure,
+            severity=Severity.critical,
+            fingerprint=fingerprint,
+            payload={"host": "shop.acme.example", "port": 443, "status": "expired"},
+            branch_id=company.dhaka.id,
+        )
+    assert event is not None
+    return event
 
 
 async def deliver(world: BotWorld, box: SecretBox) -> DispatchReport:

@@ -9,12 +9,11 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.callbacks import AlertButton, ObligationButton
-from core.db.enums import AppRole, NotificationEventType, Severity
-from core.notify.events import emit_event
+from core.db.enums import AppRole
 from core.notify.models import NotificationDelivery, TelegramEdit
 from core.notify.routes import add_route
 from core.obligations.clock import run_obligation_clock
-from tests.bot.conftest import BotWorld, Conversation, deliver, member, telegram_alerts
+from tests.bot.conftest import BotWorld, Conversation, deliver, member, ssl_alert, telegram_alerts
 from tests.companies import Company, company, obligation
 
 
@@ -30,17 +29,7 @@ async def test_acknowledging_in_one_chat_edits_the_copies_in_the_others(world: B
         for name in ("Mina", "Jamal", "Rafi")
     ]
     box = await telegram_alerts(world, acme, event_type="ssl_failure", severity_min="high")
-    async with world.db.tenant_uow(acme.tenant.id) as session:
-        event = await emit_event(
-            session,
-            tenant_id=acme.tenant.id,
-            event_type=NotificationEventType.ssl_failure,
-            severity=Severity.critical,
-            fingerprint="ssl_failure:shop:copies",
-            payload={"host": "shop.acme.example", "port": 443, "status": "expired"},
-            branch_id=acme.dhaka.id,
-        )
-    assert event is not None
+    event = await ssl_alert(world, acme, "ssl_failure:shop:copies")
     assert (await deliver(world, box)).sent == 3
     async with world.db.tenant_uow(acme.tenant.id) as session:
         copies = list(

@@ -13,11 +13,10 @@ from sqlalchemy import select
 
 from bot.callbacks import AlertButton
 from core.audit.models import ActivityLog
-from core.db.enums import AppRole, NotificationEventType, Severity
-from core.notify.events import emit_event
+from core.db.enums import AppRole
 from core.notify.models import BranchGroup
 from core.notify.routes import add_route
-from tests.bot.conftest import BotWorld, Conversation, deliver, member, telegram_alerts
+from tests.bot.conftest import BotWorld, Conversation, deliver, member, ssl_alert, telegram_alerts
 from tests.companies import company
 
 _groups = itertools.count(-100_900_000_000, -1)
@@ -78,17 +77,7 @@ async def test_a_linked_group_gets_the_branch_alerts_and_its_members_acknowledge
         severity_min="high",
         recipient="group:DHK-01",
     )
-    async with world.db.tenant_uow(acme.tenant.id) as session:
-        event = await emit_event(
-            session,
-            tenant_id=acme.tenant.id,
-            event_type=NotificationEventType.ssl_failure,
-            severity=Severity.critical,
-            fingerprint="ssl_failure:shop:group",
-            payload={"host": "shop.acme.example", "port": 443, "status": "expired"},
-            branch_id=acme.dhaka.id,
-        )
-    assert event is not None
+    event = await ssl_alert(world, acme, "ssl_failure:shop:group")
     assert (await deliver(world, box)).sent == 2
     [posted] = [m for m in admin_there.messages() if "shop.acme.example" in m.get("text", "")]
     ack = AlertButton(action="ack", id=event.id.hex).pack()

@@ -21,14 +21,13 @@ from bot.callbacks import (
     PersonRoleButton,
 )
 from core.chat.models import ChatState
-from core.db.enums import AppRole, NotificationEventType, Severity
-from core.notify.events import emit_event
+from core.db.enums import AppRole
 from core.notify.models import NotificationStep
 from core.obligations.clock import run_obligation_clock
 from core.obligations.models import ObligationDocument
 from core.tenancy.models import InviteCode, User, UserBranch
-from tests.bot.conftest import BotWorld, Conversation, deliver, member, telegram_alerts
-from tests.companies import PDF, Company, company, invite, obligation
+from tests.bot.conftest import BotWorld, Conversation, deliver, member, ssl_alert, telegram_alerts
+from tests.companies import PDF, company, invite, obligation
 
 
 async def user_id_of(world: BotWorld, person: Conversation) -> int:
@@ -44,19 +43,6 @@ async def card(admin: Conversation, user_id: int) -> str:
     """Open a person's card from /users, as an admin does."""
     await admin.send("/users")
     return await admin.press(PersonButton(action="show", id=user_id).pack())
-
-
-async def ssl_alert(world: BotWorld, acme: Company, fingerprint: str) -> None:
-    async with world.db.tenant_uow(acme.tenant.id) as session:
-        await emit_event(
-            session,
-            tenant_id=acme.tenant.id,
-            event_type=NotificationEventType.ssl_failure,
-            severity=Severity.critical,
-            fingerprint=fingerprint,
-            payload={"host": "shop.acme.example", "port": 443, "status": "expired"},
-            branch_id=acme.dhaka.id,
-        )
 
 
 async def test_an_operator_disabled_from_users_is_locked_out_and_hears_nothing_more(

@@ -34,12 +34,13 @@ from tests.waiting import eventually
 MANAGER = 9_400_001
 
 
-def message(chat: int, text: str) -> dict[str, object]:
+def message(chat: int, text: str, where: dict[str, object] | None = None) -> dict[str, object]:
+    """A text from `chat`'s person, in their private chat or in `where` (a group)."""
     return {
         "message": {
             "message_id": int(time.time() * 1000) % 1_000_000,
             "date": int(time.time()),
-            "chat": private_chat(chat),
+            "chat": where or private_chat(chat),
             "from": person(chat),
             "text": text,
         }
@@ -127,18 +128,6 @@ GROUP = -100_940_000_001
 GROUP_CHAT = {"id": GROUP, "type": "supergroup", "title": "Dhaka staff"}
 
 
-def in_group(chat: int, text: str) -> dict[str, object]:
-    return {
-        "message": {
-            "message_id": int(time.time() * 1000) % 1_000_000,
-            "date": int(time.time()),
-            "chat": GROUP_CHAT,
-            "from": person(chat),
-            "text": text,
-        }
-    }
-
-
 def tap(chat: int, where: dict[str, object], message_id: int, data: str) -> dict[str, object]:
     return {
         "callback_query": {
@@ -199,7 +188,7 @@ async def test_acknowledging_edits_every_copy_and_a_group_acknowledges_for_its_b
     )
     process, _ = await asyncio.to_thread(start, env, tmp_path / "run.log")
     try:
-        stub.push_update(in_group(admin, "/linkgroup DHK-01"))
+        stub.push_update(message(admin, "/linkgroup DHK-01", GROUP_CHAT))
 
         async def linked() -> bool:
             return any("This group gets the alerts of DHK-01" in t for t in stub.texts(GROUP))
