@@ -37,6 +37,9 @@ class ErrorCode(enum.StrEnum):
     template_scope_ambiguous = "template.scope_ambiguous"
     jurisdiction_not_found = "jurisdiction.not_found"
     country_code_invalid = "jurisdiction.country_code_invalid"
+    recurrence_unknown = "recurrence.unknown"
+    recurrence_days_out_of_range = "recurrence.days_out_of_range"
+    due_date_out_of_range = "obligation.due_date_out_of_range"
 
     # Proof documents
     document_not_found = "document.not_found"

@@ -31,7 +31,7 @@ from core.db.enums import (
 )
 from core.db.session import Database
 from core.notify.events import emit_event
-from core.obligations.models import ObligationInstance, ObligationTemplate
+from core.obligations.models import ObligationInstance
 from core.ssl.models import Domain
 from core.tenancy.models import Branch, Tenant, User
 from core.tenancy.scope import Actor, branch_scope
@@ -116,8 +116,7 @@ async def digest_summary(
         )
     ).one()
     top = await session.execute(
-        select(ObligationTemplate.title, Branch.code, ObligationInstance.due_at)
-        .join(ObligationTemplate, ObligationTemplate.id == ObligationInstance.template_id)
+        select(ObligationInstance.title, Branch.code, ObligationInstance.due_at)
         .join(Branch, Branch.id == ObligationInstance.branch_id)
         .where(open_in_scope, ObligationInstance.due_at <= week_end)
         .order_by(ObligationInstance.due_at)

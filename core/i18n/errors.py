@@ -37,6 +37,15 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.branch_not_in_scope: N_("No such branch in your scope."),
     ErrorCode.limit_too_small: N_("The limit must be at least 1."),
     ErrorCode.lead_days_out_of_range: N_("Reminder lead days must be between 0 and {limit}."),
+    ErrorCode.recurrence_unknown: N_(
+        "“{value}” is not a recurrence. Use one of: {choices}, or every:N for every N days."
+    ),
+    ErrorCode.recurrence_days_out_of_range: N_(
+        "“{value}”: a recurrence of every N days needs N between 1 and {limit}."
+    ),
+    ErrorCode.due_date_out_of_range: N_(
+        "The date {value} is outside the calendar Intrex keeps ({earliest} to {latest})."
+    ),
     ErrorCode.template_scope_ambiguous: N_(
         "A template applies to a jurisdiction or to one branch, not both."
     ),

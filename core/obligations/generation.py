@@ -7,19 +7,26 @@ NOTHING, so a second run, or a concurrent one, adds nothing that exists.
 Which due dates: the occurrences from today to the horizon. Past occurrences are not
 invented: a series whose anchor lies in the past gets its anchor instance when the
 template is created (the person asked for that date) and its future ones from then on,
-rather than a backlog of overdue items nobody asked for.
+rather than a backlog of overdue items nobody asked for. Which branches: every active
+branch the template applies to (`core.obligations.jurisdiction`) as the branches are now,
+so a branch created, moved into the jurisdiction or re-activated gets its instances on the
+next run. Inactive templates generate nothing.
+
+It is one set-based statement: the due dates are computed by PostgreSQL from the anchor
+(`anchor + interval 'k months'` clips month ends exactly as `core.obligations.recurrence`
+does), so a run over 100,000 templates neither builds rows in Python nor ships them back.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,61 +34,98 @@ from core.audit import record
 from core.clock import utc_now
 from core.db.enums import BranchStatus
 from core.db.session import Database
-from core.obligations.jurisdiction import applicable_branches
-from core.obligations.models import Jurisdiction, ObligationInstance, ObligationTemplate
-from core.obligations.recurrence import Recurrence, first_occurrence_after, occurrences_between
+from core.obligations.jurisdiction import covers_sql
+from core.obligations.models import ObligationInstance, ObligationTemplate
+from core.obligations.recurrence import Recurrence, first_occurrence_after
 from core.obligations.schedule import first_reminder_on, status_for, tenant_today
 from core.tenancy.models import Branch, Tenant
 
 DEFAULT_HORIZON_MONTHS = 12
-INSERT_CHUNK = 4000
 UNIQUE_DUE = "uq_obligation_instances_template_id_branch_id_due_at"
+
+OWNER_IN_SCOPE = """
+    EXISTS (SELECT 1 FROM users AS u
+            WHERE u.id = {owner} AND u.tenant_id = b.tenant_id
+              AND (u.role = 'head_office_admin'
+                   OR EXISTS (SELECT 1 FROM user_branches AS ub
+                              WHERE ub.user_id = u.id AND ub.branch_id = b.id)))
+"""
+"""An owner may own an instance of a branch in their scope (admins: every branch)."""
+
+GENERATE_SQL = """
+WITH chosen AS (
+    SELECT t.*,
+           CASE t.recurrence_type WHEN 'monthly' THEN 1 WHEN 'quarterly' THEN 3
+                WHEN 'semiannual' THEN 6 WHEN 'annual' THEN 12 END AS step_months,
+           CASE WHEN t.recurrence_type LIKE 'every:%%'
+                THEN substr(t.recurrence_type, 7)::int END AS step_days,
+           ((extract(year FROM CAST(:today AS date)) - extract(year FROM t.anchor_date)) * 12
+            + extract(month FROM CAST(:today AS date)) - extract(month FROM t.anchor_date))::int
+               AS months_since
+    FROM obligation_templates AS t
+    {only}
+    WHERE t.tenant_id = :tenant_id AND t.status = 'active' AND t.anchor_date IS NOT NULL
+), dues AS (
+    SELECT c.id AS template_id, d.due_at
+    FROM chosen AS c
+    CROSS JOIN LATERAL (
+        SELECT c.anchor_date AS due_at
+        WHERE c.recurrence_type = 'none' OR :with_anchor
+        UNION
+        SELECT (c.anchor_date + make_interval(months => c.step_months * k))::date
+        FROM generate_series(greatest(0, c.months_since / c.step_months - 1),
+                             greatest(0, c.months_since / c.step_months - 1)
+                             + :horizon_months / c.step_months + 2) AS k
+        WHERE c.step_months IS NOT NULL
+        UNION
+        SELECT c.anchor_date + c.step_days * k
+        FROM generate_series(greatest(0, (CAST(:today AS date) - c.anchor_date) / c.step_days),
+                             greatest(0, (CAST(:today AS date) - c.anchor_date) / c.step_days)
+                             + (CAST(:horizon AS date) - CAST(:today AS date)) / c.step_days + 1)
+             AS k
+        WHERE c.step_days IS NOT NULL
+    ) AS d
+    WHERE d.due_at <= CAST(:horizon AS date)
+      AND (d.due_at >= CAST(:today AS date) OR (:with_anchor AND d.due_at = c.anchor_date))
+), created AS (
+    INSERT INTO obligation_instances
+        (tenant_id, branch_id, template_id, category, title, severity, status, due_at,
+         next_reminder_on, owner_user_id)
+    SELECT t.tenant_id, b.id, t.id, t.category, t.title, t.severity,
+           (CASE WHEN d.due_at < CAST(:today AS date) THEN 'overdue'
+                 WHEN d.due_at = CAST(:today AS date) THEN 'due_today'
+                 ELSE 'upcoming' END)::obligation_status,
+           d.due_at,
+           d.due_at - COALESCE((SELECT max(lead) FROM unnest(t.reminder_lead_days) AS lead), -1),
+           CASE WHEN t.owner_user_id IS NOT NULL AND {owner_in_scope}
+                THEN t.owner_user_id END
+    FROM dues AS d
+    JOIN chosen AS t ON t.id = d.template_id
+    JOIN branches AS b ON b.tenant_id = t.tenant_id AND b.status = 'active'
+    LEFT JOIN jurisdictions AS j ON j.id = t.jurisdiction_id
+    WHERE {covers}
+    ON CONFLICT ON CONSTRAINT {unique} DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM created
+"""
 
 
 def horizon_end(today: date, horizon_months: int) -> date:
     return today + relativedelta(months=horizon_months)
 
 
-def instance_row(
-    template: ObligationTemplate, branch_id: uuid.UUID, due_at: date, today: date
-) -> dict[str, Any]:
-    return {
-        "tenant_id": template.tenant_id,
-        "branch_id": branch_id,
-        "template_id": template.id,
-        "category": template.category,
-        "status": status_for(due_at, today),
-        "due_at": due_at,
-        "next_reminder_on": first_reminder_on(due_at, template.reminder_lead_days),
-    }
-
-
-async def insert_instances(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert rows, skipping any (template, branch, due date) that exists; returns how many new."""
-    created = 0
-    for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start : start + INSERT_CHUNK]
-        statement = (
-            insert(ObligationInstance)
-            .values(list(chunk))
-            .on_conflict_do_nothing(constraint=UNIQUE_DUE)
-            .returning(ObligationInstance.id)
-        )
-        created += len((await session.execute(statement)).all())
-    return created
-
-
-def due_dates(
-    template: ObligationTemplate, today: date, end: date, *, with_anchor: bool
-) -> list[date]:
-    """The due dates of `template` to generate in [today, end], plus its anchor if asked."""
-    if template.anchor_date is None:
-        return []
-    recurrence = Recurrence(template.recurrence_type)
-    dates = occurrences_between(template.anchor_date, recurrence, today, end)
-    if with_anchor and template.anchor_date <= end and template.anchor_date not in dates:
-        dates.insert(0, template.anchor_date)
-    return dates
+def _generate_statement(*, only_chosen: bool) -> Any:
+    return text(
+        GENERATE_SQL.format(
+            only="JOIN unnest(CAST(:template_ids AS uuid[])) AS wanted(id) ON wanted.id = t.id"
+            if only_chosen
+            else "",
+            owner_in_scope=OWNER_IN_SCOPE.format(owner="t.owner_user_id"),
+            covers=covers_sql("t", "b", "j"),
+            unique=UNIQUE_DUE,
+        ).replace("%%", "%")
+    )
 
 
 async def generate_instances(
@@ -93,48 +137,40 @@ async def generate_instances(
     template_ids: Iterable[uuid.UUID] | None = None,
     with_anchor: bool = False,
 ) -> int:
-    """Generate the tenant's instances up to the horizon (all templates, or those named)."""
-    templates_query = select(ObligationTemplate).where(
-        ObligationTemplate.tenant_id == tenant_id, ObligationTemplate.anchor_date.is_not(None)
-    )
-    if template_ids is not None:
-        templates_query = templates_query.where(ObligationTemplate.id.in_(list(template_ids)))
-    templates = list(await session.scalars(templates_query))
-    if not templates:
+    """Generate the tenant's instances up to the horizon (all active templates, or those
+    named); returns how many were new. `with_anchor` also makes each series' anchor
+    instance when it lies in the past (a template just created, an imported row)."""
+    chosen = None if template_ids is None else list(template_ids)
+    if chosen is not None and not chosen:
         return 0
-    branches = list(
-        await session.scalars(
-            select(Branch).where(
-                Branch.tenant_id == tenant_id, Branch.status == BranchStatus.active.value
-            )
-        )
-    )
-    jurisdiction_ids = {t.jurisdiction_id for t in templates if t.jurisdiction_id is not None}
-    jurisdictions = {
-        j.id: j
-        for j in await session.scalars(
-            select(Jurisdiction).where(Jurisdiction.id.in_(jurisdiction_ids))
-        )
+    params: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "today": today,
+        "horizon": horizon_end(today, horizon_months),
+        "horizon_months": horizon_months,
+        "with_anchor": with_anchor,
     }
-    end = horizon_end(today, horizon_months)
-    rows: list[dict[str, Any]] = []
-    for template in templates:
-        dates = due_dates(template, today, end, with_anchor=with_anchor)
-        if not dates:
-            continue
-        targets = applicable_branches(
-            branches,
-            branch_id=template.branch_id,
-            jurisdiction=jurisdictions.get(template.jurisdiction_id)
-            if template.jurisdiction_id
-            else None,
-        )
-        rows.extend(
-            instance_row(template, branch.id, due_at, today)
-            for branch in targets
-            for due_at in dates
-        )
-    return await insert_instances(session, rows)
+    if chosen is not None:
+        params["template_ids"] = chosen
+    statement = _generate_statement(only_chosen=chosen is not None)
+    return int(await session.scalar(statement, params) or 0)
+
+
+def _next_instance_row(
+    template: ObligationTemplate, instance: ObligationInstance, due_at: date, today: date
+) -> dict[str, Any]:
+    return {
+        "tenant_id": template.tenant_id,
+        "branch_id": instance.branch_id,
+        "template_id": template.id,
+        "category": template.category,
+        "title": template.title,
+        "severity": template.severity,
+        "status": status_for(due_at, today),
+        "due_at": due_at,
+        "next_reminder_on": first_reminder_on(due_at, template.reminder_lead_days),
+        "owner_user_id": instance.owner_user_id,
+    }
 
 
 async def continue_series(
@@ -144,22 +180,26 @@ async def continue_series(
 
     The next due date is the first occurrence after this one that is not before today, so
     closing an old item late does not fabricate a backlog; generation has usually created
-    it already, and then that existing row is returned. A deactivated branch gets no next
-    instance.
+    it already, and then that existing row is returned. A deactivated branch, or a
+    deactivated template, gets no next instance; the next one keeps this one's owner.
     """
-    if template.anchor_date is None or template.recurrence_type == Recurrence.none.value:
+    if template.anchor_date is None or not Recurrence(template.recurrence_type).recurring:
         return None
     branch_status = await session.scalar(
         select(Branch.status).where(Branch.id == instance.branch_id)
     )
-    if branch_status != BranchStatus.active.value:
+    if branch_status != BranchStatus.active.value or template.status != "active":
         return None
     recurrence = Recurrence(template.recurrence_type)
     after = max(instance.due_at, today - relativedelta(days=1))
     next_due = first_occurrence_after(template.anchor_date, recurrence, after)
     if next_due is None:
         return None
-    await insert_instances(session, [instance_row(template, instance.branch_id, next_due, today)])
+    await session.execute(
+        insert(ObligationInstance)
+        .values(_next_instance_row(template, instance, next_due, today))
+        .on_conflict_do_nothing(constraint=UNIQUE_DUE)
+    )
     return await session.scalar(
         select(ObligationInstance).where(
             ObligationInstance.template_id == template.id,

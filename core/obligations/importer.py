@@ -33,7 +33,7 @@ from core.i18n import N_
 from core.i18n.errors import render_error
 from core.obligations.generation import DEFAULT_HORIZON_MONTHS, generate_instances
 from core.obligations.models import ObligationTemplate
-from core.obligations.recurrence import Recurrence
+from core.obligations.recurrence import Recurrence, parse_recurrence
 from core.obligations.schedule import tenant_today
 from core.parsing import parse_enum
 from core.tenancy.models import Branch, Tenant
@@ -150,9 +150,7 @@ def _parse_row(line: int, cells: dict[str, str]) -> ImportRow:
     except ValueError:
         raise ValidationError(ErrorCode.import_due_date_unreal, value=raw_date) from None
     severity = parse_enum(Severity, cells["severity"], N_("severity"))
-    recurrence = parse_enum(
-        Recurrence, cells["recurrence"].strip() or Recurrence.none.value, N_("recurrence")
-    )
+    recurrence = parse_recurrence(cells["recurrence"])
     proof_text = cells.get("proof_required", "").strip().lower()
     if proof_text not in TRUE_WORDS | FALSE_WORDS:
         raise ValidationError(ErrorCode.import_proof_required_invalid, value=proof_text)

@@ -1,71 +1,46 @@
-"""Which branches a template applies to.
+"""Which branches a template applies to, as one SQL condition generation and previews share.
 
-A jurisdiction names a country and optionally a region, district and city corporation.
-It covers a branch when the branch has the jurisdiction's most specific named level and
-it matches (case and surrounding spaces ignored), and no broader level the jurisdiction
-names contradicts what the branch records (a branch that leaves a broader level blank is
-not contradicted). A jurisdiction naming only a country covers every branch: branches
-record no country, a tenant operates in one. A template bound to one branch applies to
-that branch alone; a template with neither applies to all branches.
+A jurisdiction names a country and optionally a region (division), district and city
+corporation. It covers a branch when the branch has the jurisdiction's most specific named
+level and it matches (case and runs of spaces ignored), and no broader level the
+jurisdiction names contradicts what the branch records (a branch that leaves a broader
+level blank is not contradicted). A jurisdiction naming only a country covers every branch:
+branches record no country, a tenant operates in one. A template bound to one branch
+applies to that branch alone; a template with neither applies to all branches.
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import Protocol, TypeVar
+
+def _normal(column: str) -> str:
+    return f"NULLIF(lower(regexp_replace(btrim({column}), '\\s+', ' ', 'g')), '')"
 
 
-class Located(Protocol):
-    @property
-    def region(self) -> str | None: ...
-    @property
-    def district(self) -> str | None: ...
-    @property
-    def city_corporation(self) -> str | None: ...
+def _same_or_unsaid(level: str, branch: str, jurisdiction: str) -> str:
+    recorded, named = _normal(f"{branch}.{level}"), _normal(f"{jurisdiction}.{level}")
+    return f"({recorded} IS NULL OR {named} IS NULL OR {recorded} = {named})"
 
 
-class BranchLike(Located, Protocol):
-    @property
-    def id(self) -> uuid.UUID: ...
+def covers_sql(template: str = "t", branch: str = "b", jurisdiction: str = "j") -> str:
+    """The SQL condition "template `t` applies to branch `b`", with `j` the template's
+    jurisdiction left-joined (all NULL when it has none)."""
 
+    def specific(level: str) -> str:
+        return f"{_normal(f'{branch}.{level}')} = {_normal(f'{jurisdiction}.{level}')}"
 
-B = TypeVar("B", bound=BranchLike)
-
-LEVELS = ("region", "district", "city_corporation")
-"""Broadest first."""
-
-
-def _normal(value: str | None) -> str | None:
-    if value is None:
-        return None
-    cleaned = " ".join(value.split()).casefold()
-    return cleaned or None
-
-
-def jurisdiction_covers(jurisdiction: Located, branch: Located) -> bool:
-    named = [
-        (level, _normal(getattr(jurisdiction, level)))
-        for level in LEVELS
-        if _normal(getattr(jurisdiction, level)) is not None
-    ]
-    if not named:
-        return True
-    *broader, (specific_level, specific_value) = named
-    if _normal(getattr(branch, specific_level)) != specific_value:
-        return False
-    for level, value in broader:
-        recorded = _normal(getattr(branch, level))
-        if recorded is not None and recorded != value:
-            return False
-    return True
-
-
-def applicable_branches(
-    branches: list[B], *, branch_id: uuid.UUID | None, jurisdiction: Located | None
-) -> list[B]:
-    """The branches a template with this binding and jurisdiction applies to."""
-    if branch_id is not None:
-        return [branch for branch in branches if branch.id == branch_id]
-    if jurisdiction is None:
-        return list(branches)
-    return [branch for branch in branches if jurisdiction_covers(jurisdiction, branch)]
+    region, district = (
+        _same_or_unsaid("region", branch, jurisdiction),
+        _same_or_unsaid("district", branch, jurisdiction),
+    )
+    by_place = (
+        f"CASE WHEN {_normal(f'{jurisdiction}.city_corporation')} IS NOT NULL"
+        f" THEN {specific('city_corporation')} AND {district} AND {region}"
+        f" WHEN {_normal(f'{jurisdiction}.district')} IS NOT NULL"
+        f" THEN {specific('district')} AND {region}"
+        f" WHEN {_normal(f'{jurisdiction}.region')} IS NOT NULL THEN {specific('region')}"
+        " ELSE true END"
+    )
+    return (
+        f"(CASE WHEN {template}.branch_id IS NOT NULL THEN {branch}.id = {template}.branch_id"
+        f" WHEN {jurisdiction}.id IS NULL THEN true ELSE ({by_place}) END)"
+    )

@@ -34,8 +34,14 @@ from core.db.enums import (
 )
 
 RECURRENCE_TYPES = ("none", "monthly", "quarterly", "semiannual", "annual")
-DEFAULT_REMINDER_LEAD_DAYS = (30, 14, 7, 1, 0)
+RECURRENCE_CHECK = (
+    f"recurrence_type IN {RECURRENCE_TYPES!r} OR recurrence_type ~ '^every:[1-9][0-9]{{0,3}}$'"
+)
+"""The five kinds, or `every:N` days (N at most four digits: `MAX_EVERY_DAYS` holds the line)."""
+DEFAULT_REMINDER_LEAD_DAYS = (30, 14, 7, 3, 1, 0)
 MAX_REMINDER_LEAD_DAYS = 366
+MAX_GRACE_DAYS = 366
+TEMPLATE_STATUSES = ("active", "inactive")
 OPEN_PREDICATE = "status IN ('upcoming', 'due_today', 'overdue')"
 """Open instances: what the dashboard's partial indexes cover.
 
@@ -57,6 +63,12 @@ class Jurisdiction(Base):
     district: Mapped[str | None] = mapped_column(String(120))
     city_corporation: Mapped[str | None] = mapped_column(String(120))
     label: Mapped[str] = mapped_column(String(200))
+    label_bn: Mapped[str | None] = mapped_column(String(200))
+    code: Mapped[str | None] = mapped_column(String(80), unique=True)
+    """Stable key of built-in reference data (`BD`, `BD-DHA`, `BD-DHA-DHAKA` …); None for
+    a jurisdiction someone added."""
+    level: Mapped[str | None] = mapped_column(String(20))
+    """country, division, district or city_corporation (built-in data)."""
 
 
 class ObligationTemplate(Base):
@@ -65,7 +77,10 @@ class ObligationTemplate(Base):
     __tablename__ = "obligation_templates"
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
-        CheckConstraint(f"recurrence_type IN {RECURRENCE_TYPES!r}", name="recurrence_type"),
+        UniqueConstraint("tenant_id", "catalogue_key"),
+        CheckConstraint(RECURRENCE_CHECK, name="recurrence_type"),
+        CheckConstraint(f"status IN {TEMPLATE_STATUSES!r}", name="status"),
+        CheckConstraint(f"grace_days BETWEEN 0 AND {MAX_GRACE_DAYS}", name="grace_days"),
         CheckConstraint(
             f"0 <= ALL(reminder_lead_days) AND {MAX_REMINDER_LEAD_DAYS} >= ALL(reminder_lead_days)",
             name="reminder_lead_days",
@@ -73,6 +88,7 @@ class ObligationTemplate(Base):
         ForeignKeyConstraint(
             ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
         ),
+        ForeignKeyConstraint(["tenant_id", "owner_user_id"], ["users.tenant_id", "users.id"]),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -89,10 +105,18 @@ class ObligationTemplate(Base):
     anchor_date: Mapped[date | None] = mapped_column(Date)
     """First due date of the series; every later one is computed from it (never from the last)."""
     reminder_lead_days: Mapped[list[int]] = mapped_column(
-        ARRAY(Integer), server_default=text("'{30,14,7,1,0}'::integer[]")
+        ARRAY(Integer), server_default=text("'{30,14,7,3,1,0}'::integer[]")
     )
     branch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     """Set for a one-branch rule (an imported row); None means jurisdiction matching decides."""
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    """`inactive`: no more instances are generated; those that exist stay (history)."""
+    grace_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    """Days after the due date an open instance escalates (severity one step up); 0: never."""
+    owner_user_id: Mapped[int | None] = mapped_column(Integer)
+    """Owner given to the instances generated for branches in the owner's scope."""
+    catalogue_key: Mapped[str | None] = mapped_column(String(60))
+    """The catalogue entry this template was adopted from (`bd.trade_licence`)."""
     created_at: Mapped[datetime] = created_at()
 
 
@@ -149,6 +173,9 @@ class ObligationInstance(Base):
     branch_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     template_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     category: Mapped[ObligationCategory] = mapped_column(obligation_category)
+    title: Mapped[str] = mapped_column(String(300))
+    """The template's title when this instance was made (or last changed while open)."""
+    severity: Mapped[Severity] = mapped_column(severity)
     status: Mapped[ObligationStatus] = mapped_column(obligation_status, server_default="upcoming")
     due_at: Mapped[date] = mapped_column(Date)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -49,6 +49,7 @@ class ObligationView:
     waived_at: datetime | None
     waived_by_user_id: int | None
     waive_reason: str | None
+    owner_user_id: int | None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class ObligationView:
             "waived_at": self.waived_at.isoformat() if self.waived_at else None,
             "waived_by_user_id": self.waived_by_user_id,
             "waive_reason": self.waive_reason,
+            "owner_user_id": self.owner_user_id,
         }
 
 
@@ -78,10 +80,10 @@ VIEW_COLUMNS = (
     Branch.code.label("branch_code"),
     Branch.name.label("branch_name"),
     ObligationInstance.template_id,
-    ObligationTemplate.title,
+    ObligationInstance.title,
     ObligationTemplate.description,
     ObligationInstance.category,
-    ObligationTemplate.severity,
+    ObligationInstance.severity,
     ObligationTemplate.recurrence_type,
     ObligationTemplate.proof_required,
     ObligationInstance.status,
@@ -91,6 +93,7 @@ VIEW_COLUMNS = (
     ObligationInstance.waived_at,
     ObligationInstance.waived_by_user_id,
     ObligationInstance.waive_reason,
+    ObligationInstance.owner_user_id,
 )
 
 
@@ -128,6 +131,7 @@ def to_view(row: Mapping[Any, Any], today: date) -> ObligationView:
         waived_at=row["waived_at"],
         waived_by_user_id=row["waived_by_user_id"],
         waive_reason=row["waive_reason"],
+        owner_user_id=row["owner_user_id"],
     )
 
 

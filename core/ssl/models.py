@@ -56,6 +56,8 @@ class Domain(Base):
     claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     failure_episode_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     failure_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Set while monitoring is paused (`intrex domain pause`): not checked, alerts ended."""
 
 
 class SslCheckResult(Base):

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from core.db.session import Database
 from core.obligations.generation import generate_instances, run_obligation_generation
-from core.obligations.jurisdiction import jurisdiction_covers
 from core.obligations.recurrence import Recurrence
 from core.obligations.templates import create_jurisdiction
 from tests.companies import new_branch, new_tenant
@@ -16,29 +14,6 @@ from tests.core.obligations.helpers import audit_count, instances_of, new_templa
 
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 TODAY = date(2026, 3, 10)
-
-
-@dataclass
-class Place:
-    region: str | None = None
-    district: str | None = None
-    city_corporation: str | None = None
-
-
-def test_jurisdiction_matching_by_most_specific_level() -> None:
-    district = Place(region="Dhaka", district="Dhaka")
-    assert jurisdiction_covers(district, Place(district="dhaka "))
-    assert jurisdiction_covers(
-        district, Place(region="Dhaka", district="Dhaka", city_corporation="DNCC")
-    )
-    assert not jurisdiction_covers(district, Place(district="Gazipur"))
-    assert not jurisdiction_covers(district, Place(region="Dhaka"))
-    assert not jurisdiction_covers(district, Place(region="Chattogram", district="Dhaka"))
-    city = Place(district="Dhaka", city_corporation="Dhaka North")
-    assert jurisdiction_covers(city, Place(district="Dhaka", city_corporation="DHAKA  NORTH"))
-    assert not jurisdiction_covers(city, Place(district="Dhaka", city_corporation="Dhaka South"))
-    assert not jurisdiction_covers(city, Place(district="Dhaka"))
-    assert jurisdiction_covers(Place(), Place(district="Anywhere"))
 
 
 async def test_district_template_reaches_every_branch_in_the_district(db: Database) -> None:
@@ -163,3 +138,39 @@ async def test_generation_job_extends_horizon_for_new_branches(private_db: Datab
         *(run_obligation_generation(db, now=datetime(2026, 6, 1, tzinfo=UTC)) for _ in range(3))
     )
     assert sum(r.created for r in concurrent) == 2 * 3  # March to May 2027 for two branches
+
+
+async def test_every_n_days_counts_from_the_anchor(db: Database) -> None:
+    tenant = await new_tenant(db)
+    await new_branch(db, tenant, "EVERY")
+    result = await new_template(
+        db, tenant, anchor=date(2026, 1, 1), recurrence=Recurrence.every(45), now=NOW
+    )
+    dates = [i.due_at for i in await instances_of(db, tenant, result.template.id)]
+    # The anchor, then every 45 days from it that falls from today to 12 months ahead.
+    assert dates == [
+        date(2026, 1, 1),
+        date(2026, 4, 1),
+        date(2026, 5, 16),
+        date(2026, 6, 30),
+        date(2026, 8, 14),
+        date(2026, 9, 28),
+        date(2026, 11, 12),
+        date(2026, 12, 27),
+        date(2027, 2, 10),
+    ]
+    assert result.instances_created == len(dates)
+
+
+async def test_inactive_branches_and_templates_get_nothing_new(db: Database) -> None:
+    tenant = await new_tenant(db)
+    await new_branch(db, tenant, "ON")
+    result = await new_template(
+        db, tenant, anchor=date(2026, 3, 15), recurrence=Recurrence.monthly, now=NOW
+    )
+    async with db.tenant_uow(tenant.id) as session:
+        template = await session.get_one(type(result.template), result.template.id)
+        template.status = "inactive"
+    async with db.tenant_uow(tenant.id) as session:
+        later = await generate_instances(session, tenant_id=tenant.id, today=date(2027, 6, 1))
+    assert later == 0

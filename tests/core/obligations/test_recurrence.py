@@ -7,14 +7,14 @@ from datetime import date
 import pytest
 
 from core.errors import ErrorCode, ValidationError
-from core.i18n import N_
 from core.obligations.recurrence import (
     Recurrence,
     first_occurrence_after,
     occurrence,
+    occurrences,
     occurrences_between,
+    parse_recurrence,
 )
-from core.parsing import parse_enum
 
 
 def test_month_end_anchor_clips_and_returns_to_the_31st() -> None:
@@ -84,10 +84,26 @@ def test_window_and_skip_ahead_agree_with_walking_from_the_anchor() -> None:
 
 
 def test_a_recurrence_is_parsed_and_refused_with_the_choices() -> None:
-    assert parse_enum(Recurrence, " Monthly ", N_("recurrence")) is Recurrence.monthly
+    assert parse_recurrence(" Monthly ") == Recurrence.monthly
+    assert parse_recurrence("") == Recurrence.none
+    assert parse_recurrence("every:30") == Recurrence.every(30)
+    assert parse_recurrence("Every 45 days").days == 45
     with pytest.raises(ValidationError, match="none, monthly, quarterly, semiannual, annual") as no:
-        parse_enum(Recurrence, "weekly", N_("recurrence"))
-    assert no.value.code is ErrorCode.value_unknown
+        parse_recurrence("weekly")
+    assert no.value.code is ErrorCode.recurrence_unknown
     assert no.value.message == (
-        "Unknown recurrence “weekly”: choose one of none, monthly, quarterly, semiannual, annual."
+        "“weekly” is not a recurrence. Use one of: none, monthly, quarterly, semiannual, "
+        "annual, or every:N for every N days."
+    )
+    for overflowing in ("every:0", "every:3661", "every:99999999999999999999"):
+        with pytest.raises(ValidationError) as big:
+            parse_recurrence(overflowing)
+        assert big.value.code is ErrorCode.recurrence_days_out_of_range
+
+
+def test_series_stop_at_the_end_of_the_calendar() -> None:
+    last = list(occurrences(date(9999, 6, 30), Recurrence.monthly))
+    assert last[-1] == date(9999, 12, 30)
+    assert (
+        first_occurrence_after(date(9999, 12, 1), Recurrence.every(60), date(9999, 12, 1)) is None
     )
