@@ -59,6 +59,7 @@ from core.notify.recipients import (
     CHAT_PREFIX,
     NOBODY_RETRY,
     NOBODY_WAIT,
+    OWNER,
     RESOLVED,
     USER_PREFIX,
     add_person_steps,
@@ -68,6 +69,7 @@ from core.notify.recipients import (
     window_end,
 )
 from core.notify.render import dashboard_link, render
+from core.notify.routing import OWNER_HEAD_START
 from core.tenancy.models import Tenant, User
 
 log = structlog.get_logger(__name__)
@@ -391,6 +393,9 @@ class Dispatcher:
                 if found.recipients:
                     await add_person_steps(session, step, found.recipients, now)
                     values |= {"status": NotificationStatus.cancelled, "last_error": RESOLVED}
+                elif step.route_id is None and step.recipient_ref == OWNER:
+                    await self._skip_owner(session, step, now)
+                    values |= {"status": NotificationStatus.cancelled, "last_error": found.nobody}
                 else:
                     later = list(
                         await session.scalars(
@@ -420,6 +425,24 @@ class Dispatcher:
                 EVENT_STATUS_SQL, {"ids": list({item.event.id for item in items})}
             )
         return len(items)
+
+    @staticmethod
+    async def _skip_owner(session: AsyncSession, step: NotificationStep, now: datetime) -> None:
+        """An owner-first step that reaches nobody (the owner left, or was disabled): the
+        routes, held back for the owner's head start, go on their own delays from now."""
+        await session.execute(
+            update(NotificationStep)
+            .where(
+                NotificationStep.notification_event_id == step.notification_event_id,
+                NotificationStep.level > step.level,
+                NotificationStep.status == NotificationStatus.queued,
+            )
+            .values(
+                next_attempt_at=func.greatest(
+                    NotificationStep.next_attempt_at - OWNER_HEAD_START, now
+                )
+            )
+        )
 
     def _quiet_until(self, item: Claimed, now: datetime) -> datetime | None:
         if item.event.severity not in QUIET_SEVERITIES:

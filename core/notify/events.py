@@ -9,6 +9,7 @@ same thing at the same moment still produce one event.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -84,7 +85,7 @@ async def resolve_events(
     *,
     tenant_id: uuid.UUID,
     fingerprint: str | None = None,
-    fingerprint_prefix: str | None = None,
+    fingerprint_prefix: str | Sequence[str] | None = None,
     resolution: str,
     by_user_id: int | None = None,
     now: datetime | None = None,
@@ -92,8 +93,8 @@ async def resolve_events(
     """Close the open events of one cause (their cause went away, or someone dealt with it).
 
     The one way events end without an acknowledgement: a certificate recovering (its exact
-    fingerprint) and an obligation completed or waived (every reminder of the instance, by
-    prefix, plus its overdue alert) both land here. The events become `cancelled` (with how
+    fingerprint) and an obligation completed, waived or deleted (every reminder of the
+    instance, by its prefixes) all land here. The events become `cancelled` (with how
     they were resolved, by whom and when), their undelivered steps stop, so an escalation
     does not wake someone at night for a cause that is already gone, and every Telegram copy
     already delivered is queued to be edited to say so. Returns how many events were closed.
@@ -101,8 +102,9 @@ async def resolve_events(
     causes: list[Any] = []
     if fingerprint is not None:
         causes.append(NotificationEvent.fingerprint == fingerprint)
-    if fingerprint_prefix is not None:
-        causes.append(NotificationEvent.fingerprint.startswith(fingerprint_prefix, autoescape=True))
+    prefixes = [fingerprint_prefix] if isinstance(fingerprint_prefix, str) else fingerprint_prefix
+    for prefix in prefixes or ():
+        causes.append(NotificationEvent.fingerprint.startswith(prefix, autoescape=True))
     if not causes:
         raise ValueError("resolve_events needs a fingerprint or a prefix")
     closed = list(

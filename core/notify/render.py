@@ -223,6 +223,10 @@ def headline(texts: Texts, event_type: str, payload: dict[str, Any]) -> str:
     branch = _branch(payload)
     if event_type == "obligation_due":
         return texts.gettext("Due soon: {title} ({branch})").format(title=title, branch=branch)
+    if event_type == "obligation_overdue" and payload.get("escalated"):
+        return texts.gettext("Seriously overdue: {title} ({branch})").format(
+            title=title, branch=branch
+        )
     if event_type == "obligation_overdue":
         return texts.gettext("Overdue: {title} ({branch})").format(title=title, branch=branch)
     if event_type in CERTIFICATE_EVENTS:
@@ -296,6 +300,15 @@ def fact_lines(texts: Texts, event_type: str, payload: dict[str, Any], timezone:
             lines.append(texts.gettext("Due: {date}").format(date=texts.date(facts.due_on)))
         if facts.days is not None:
             lines.append(texts.days_left(facts.days).capitalize())
+        grace = _int(payload.get("grace_days"))
+        if payload.get("escalated") and grace:
+            lines.append(
+                texts.ngettext(
+                    "Still open {count} day after the due date: escalated",
+                    "Still open {count} days after the due date: escalated",
+                    grace,
+                ).format(count=texts.number(grace))
+            )
     elif facts.kind == "domain":
         lines.extend(_expiry_lines(texts, facts, timezone))
     words = status_words(texts, facts)

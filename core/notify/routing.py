@@ -5,20 +5,32 @@ minimum severity. Each match becomes one step, due `delay_minutes` after the eve
 goes at once, later levels only if nobody has acknowledged by then. A Telegram step keeps
 the route's reference to people (`role:ROLE`, an email, `owner`, `group:CODE`): who they are
 is decided when the step is due (`core.notify.recipients`), not here.
+
+Owner first (SPEC §6): a reminder about an obligation that has an owner goes to the owner
+at once (Telegram when they are linked, else their email), and the routes' steps follow one
+level later, `OWNER_HEAD_START` after their own delay: if the owner acknowledges in that
+time, the routes stay quiet; if the owner cannot be reached, the next level goes at once
+(the dispatcher's stranded-event rule), so nobody waits on an owner who is not there.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.enums import ConnectorStatus, ConnectorType, NotificationEventType
 from core.notify.models import Connector, NotificationEvent, NotificationRoute, NotificationStep
-from core.notify.recipients import USER_PREFIX
+from core.notify.recipients import OWNER, USER_PREFIX
 from core.tenancy.models import User
+
+OWNER_HEAD_START = timedelta(minutes=30)
+OWNED_EVENTS = frozenset(
+    {NotificationEventType.obligation_due, NotificationEventType.obligation_overdue}
+)
 
 
 def _type_matches(event_type: NotificationEventType) -> ColumnElement[bool]:
@@ -52,6 +64,11 @@ async def plan_steps(session: AsyncSession, event: NotificationEvent) -> list[No
     )
     steps: list[NotificationStep] = []
     seen: set[tuple[uuid.UUID, str]] = set()
+    owner_step = await _owner_step(session, event)
+    if owner_step is not None:
+        steps.append(owner_step)
+        seen.add((owner_step.connector_id, owner_step.recipient_ref))
+    later = 1 if owner_step is not None else 0
     for (route,) in routes:
         if (route.connector_id, route.recipient_ref) in seen:
             continue
@@ -63,14 +80,69 @@ async def plan_steps(session: AsyncSession, event: NotificationEvent) -> list[No
                 route_id=route.id,
                 connector_id=route.connector_id,
                 recipient_ref=route.recipient_ref,
-                level=route.level,
-                next_attempt_at=event.scheduled_for + timedelta(minutes=route.delay_minutes),
+                level=route.level + later,
+                next_attempt_at=event.scheduled_for
+                + timedelta(minutes=route.delay_minutes)
+                + OWNER_HEAD_START * later,
             )
         )
     steps.extend(await _personal_digest_steps(session, event, seen))
     session.add_all(steps)
     await session.flush()
     return steps
+
+
+async def _first_connectors(
+    session: AsyncSession, tenant_id: uuid.UUID
+) -> dict[ConnectorType, uuid.UUID]:
+    """The tenant's oldest usable Telegram and email connectors, by type."""
+    usable = await session.execute(
+        select(Connector.type, Connector.id)
+        .where(
+            Connector.tenant_id == tenant_id,
+            Connector.type.in_([ConnectorType.telegram_bot, ConnectorType.email_smtp]),
+            Connector.status != ConnectorStatus.disabled,
+        )
+        .order_by(Connector.created_at)
+    )
+    by_type: dict[ConnectorType, uuid.UUID] = {}
+    for connector_type, connector_id in usable:
+        by_type.setdefault(connector_type, connector_id)
+    return by_type
+
+
+def _owner_of(payload: dict[str, Any]) -> int | None:
+    value = payload.get("owner_user_id")
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+
+async def _owner_step(session: AsyncSession, event: NotificationEvent) -> NotificationStep | None:
+    """The owner's step of an obligation reminder (None: no owner, or no way to reach them).
+
+    On Telegram the step names `owner`, so it reaches whoever owns the obligation when it
+    is sent; by email it goes to the owner's address now.
+    """
+    owner_id = _owner_of(event.payload_json or {})
+    if event.event_type not in OWNED_EVENTS or owner_id is None:
+        return None
+    owner = await session.get(User, owner_id)
+    if owner is None or owner.tenant_id != event.tenant_id or owner.status != "active":
+        return None
+    by_type = await _first_connectors(session, event.tenant_id)
+    if owner.telegram_user_id is not None and ConnectorType.telegram_bot in by_type:
+        connector_id, recipient = by_type[ConnectorType.telegram_bot], OWNER
+    elif owner.email and ConnectorType.email_smtp in by_type:
+        connector_id, recipient = by_type[ConnectorType.email_smtp], owner.email
+    else:
+        return None
+    return NotificationStep(
+        tenant_id=event.tenant_id,
+        notification_event_id=event.id,
+        connector_id=connector_id,
+        recipient_ref=recipient,
+        level=1,
+        next_attempt_at=event.scheduled_for,
+    )
 
 
 async def _personal_digest_steps(
@@ -83,18 +155,7 @@ async def _personal_digest_steps(
     user = await session.get(User, int(user_id))
     if user is None:
         return []
-    usable = await session.execute(
-        select(Connector.type, Connector.id)
-        .where(
-            Connector.tenant_id == event.tenant_id,
-            Connector.type.in_([ConnectorType.telegram_bot, ConnectorType.email_smtp]),
-            Connector.status != ConnectorStatus.disabled,
-        )
-        .order_by(Connector.created_at)
-    )
-    by_type: dict[ConnectorType, uuid.UUID] = {}
-    for connector_type, connector_id in usable:
-        by_type.setdefault(connector_type, connector_id)
+    by_type = await _first_connectors(session, event.tenant_id)
     if user.telegram_user_id is not None and ConnectorType.telegram_bot in by_type:
         connector_id, recipient = by_type[ConnectorType.telegram_bot], f"{USER_PREFIX}{user.id}"
     elif user.email and ConnectorType.email_smtp in by_type:

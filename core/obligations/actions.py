@@ -29,7 +29,7 @@ from core.errors import (
 )
 from core.notify.events import resolve_events
 from core.obligations import policy
-from core.obligations.clock import reminder_fingerprint_prefix
+from core.obligations.clock import reminder_fingerprint_prefixes
 from core.obligations.generation import continue_series
 from core.obligations.models import ObligationDocument, ObligationInstance, ObligationTemplate
 from core.obligations.schedule import status_for
@@ -80,12 +80,10 @@ async def resolve_reminders(
 ) -> int:
     """Close every open alert about this instance: its reminders and its overdue alert;
     their delivered Telegram copies say how and by whom."""
-    due_prefix, overdue = reminder_fingerprint_prefix(instance.id)
     return await resolve_events(
         session,
         tenant_id=instance.tenant_id,
-        fingerprint=overdue,
-        fingerprint_prefix=due_prefix,
+        fingerprint_prefix=reminder_fingerprint_prefixes(instance.id),
         resolution=resolution,
         by_user_id=user_id,
     )

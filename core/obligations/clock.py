@@ -73,8 +73,9 @@ CANDIDATES_SQL = text(
     )
     SELECT oi.id, oi.tenant_id, oi.branch_id, oi.template_id, oi.due_at, local.today,
            oi.status::text AS status,
-           t.title, t.category::text AS category, t.severity::text AS severity,
-           t.reminder_lead_days, b.code AS branch_code, b.name AS branch_name
+           oi.title, oi.category::text AS category, oi.severity::text AS severity,
+           oi.owner_user_id, t.reminder_lead_days, t.grace_days,
+           b.code AS branch_code, b.name AS branch_name
     FROM local
     JOIN obligation_instances AS oi
       ON oi.tenant_id = local.tenant_id
@@ -109,6 +110,7 @@ class ClockReport:
     moved_to_overdue: int = 0
     due_reminders: int = 0
     overdue_reminders: int = 0
+    grace_escalations: int = 0
     already_sent: int = 0
     more_pending: bool = False
     per_tenant_events: dict[uuid.UUID, int] = field(default_factory=dict)
@@ -122,9 +124,21 @@ def overdue_fingerprint(instance_id: uuid.UUID) -> str:
     return f"obligation_overdue:{instance_id}"
 
 
-def reminder_fingerprint_prefix(instance_id: uuid.UUID) -> tuple[str, str]:
-    """Every reminder of an instance has one of these fingerprints (or starts with the first)."""
+def grace_fingerprint(instance_id: uuid.UUID) -> str:
+    """The escalated overdue alert of an instance still open after its grace days."""
+    return f"{overdue_fingerprint(instance_id)}:grace"
+
+
+def reminder_fingerprint_prefixes(instance_id: uuid.UUID) -> tuple[str, str]:
+    """Every reminder of an instance has a fingerprint starting with one of these (ids are
+    fixed-length, so no other instance's fingerprints share them)."""
     return f"obligation_due:{instance_id}:", overdue_fingerprint(instance_id)
+
+
+def raised(severity: Severity) -> Severity:
+    """One step more severe (critical stays critical): the grace escalation's severity."""
+    order = list(Severity)
+    return order[min(order.index(severity) + 1, len(order) - 1)]
 
 
 async def sweep_statuses(session: AsyncSession, now: datetime) -> SweepCounts:
@@ -140,7 +154,8 @@ async def sweep_statuses(session: AsyncSession, now: datetime) -> SweepCounts:
 
 def _payload(row: Any, days_left: int, lead: int | None) -> dict[str, Any]:
     """What an alert says (`core.notify.render`): the branch, the title, the due date, the
-    days left (negative: late) and the instance's status after this run's sweep."""
+    days left (negative: late), the instance's status after this run's sweep and its owner
+    (reminders go to the owner first: `core.notify.routing`)."""
     return {
         "obligation_instance_id": str(row.id),
         "template_id": str(row.template_id),
@@ -154,6 +169,7 @@ def _payload(row: Any, days_left: int, lead: int | None) -> dict[str, Any]:
         "status": row.status,
         "lead_days": lead,
         "local_date": row.today.isoformat(),
+        "owner_user_id": row.owner_user_id,
     }
 
 
@@ -176,7 +192,18 @@ async def send_reminders(
         }
         event = None
         attempted = True
-        if days_left < 0:
+        grace = int(row.grace_days or 0)
+        if days_left < 0 and grace and -days_left >= grace:
+            event = await emit_event(
+                session,
+                event_type=NotificationEventType.obligation_overdue,
+                fingerprint=grace_fingerprint(row.id),
+                payload={**_payload(row, days_left, None), "escalated": True, "grace_days": grace},
+                **{**common, "severity": raised(Severity(row.severity))},
+            )
+            if event is not None:
+                report.grace_escalations += 1
+        elif days_left < 0:
             event = await emit_event(
                 session,
                 event_type=NotificationEventType.obligation_overdue,
@@ -206,7 +233,7 @@ async def send_reminders(
             report.per_tenant_events[row.tenant_id] = (
                 report.per_tenant_events.get(row.tenant_id, 0) + 1
             )
-        upcoming_level = None if days_left < 0 else next_reminder_on(row.due_at, leads, today)
+        upcoming_level = next_reminder_on(row.due_at, leads, today, grace_days=grace)
         moves.append({"id": row.id, "next_reminder_on": upcoming_level})
     if moves:
         await session.execute(update(ObligationInstance), moves)

@@ -45,13 +45,18 @@ def first_reminder_on(due_at: date, lead_days: Sequence[int]) -> date:
     return due_at + ONE_DAY
 
 
-def next_reminder_on(due_at: date, lead_days: Sequence[int], today: date) -> date | None:
+def next_reminder_on(
+    due_at: date, lead_days: Sequence[int], today: date, *, grace_days: int = 0
+) -> date | None:
     """The next date after `today` on which a new reminder level is reached (None: no more).
 
-    The levels are each lead time before the due date and, the day after it, overdue.
+    The levels are each lead time before the due date, overdue the day after it and, with
+    grace days, the escalation `grace_days` after it (SPEC §6: still open then).
     """
     thresholds = [due_at - timedelta(days=lead) for lead in lead_days]
     thresholds.append(due_at + ONE_DAY)
+    if grace_days:
+        thresholds.append(due_at + timedelta(days=grace_days))
     future = [day for day in thresholds if day > today]
     return min(future) if future else None
 

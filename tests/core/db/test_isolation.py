@@ -110,6 +110,8 @@ async def _fill(session: AsyncSession, tid: uuid.UUID, branch_id: uuid.UUID, use
         branch_id=branch_id,
         template_id=template.id,
         category=template.category,
+        title=template.title,
+        severity=template.severity,
         due_at=date.today() + timedelta(days=30),
     )
     session.add_all(

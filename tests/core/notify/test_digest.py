@@ -48,6 +48,8 @@ async def add_obligation(world: World, title: str, due: date, status: Obligation
                 branch_id=world.branch.id,
                 template_id=template.id,
                 category=template.category,
+                title=template.title,
+                severity=template.severity,
                 status=status,
                 due_at=due,
             )

@@ -22,10 +22,12 @@ from core.db.enums import (
     Severity,
 )
 from core.notify.connectors import ConnectorSpec, add_connector
+from core.notify.ack import acknowledge
 from core.notify.dispatcher import Dispatcher
 from core.notify.events import emit_event
 from core.notify.models import BranchGroup, NotificationEvent
 from core.notify.recipients import catch_up
+from core.notify.routing import OWNER_HEAD_START
 from core.notify.wiring import build_channels, close_channels
 from core.obligations.models import ObligationInstance
 from core.tenancy.invites import TelegramIdentity, redeem_invite
@@ -252,3 +254,84 @@ async def test_a_later_level_waits_for_its_time_and_then_finds_who_is_there(
     steps = {step.recipient_ref: step for step in await steps_of(world, event.id)}
     assert steps["role:branch_manager"].status is NotificationStatus.dead_letter
     assert [chat_id for chat_id, _, _ in recorder.sent] == [admin_chat]
+
+
+async def _owned_reminder(world: World, clock: Clock) -> tuple[NotificationEvent, int, int, Any]:
+    """An owned obligation's reminder with a linked owner and a linked branch manager routed
+    by role: what `owner first` is about."""
+    owner_chat, manager_chat = chat(), chat()
+    owner = await person(
+        world.db, world.tenant, AppRole.operator, [world.branch], telegram_user_id=owner_chat
+    )
+    await person(
+        world.db,
+        world.tenant,
+        AppRole.branch_manager,
+        [world.branch],
+        telegram_user_id=manager_chat,
+    )
+    instance_id = await obligation(
+        world.db, firm_of(world), world.branch, "Trade licence", due_in_days=7, proof=False
+    )
+    async with world.db.tenant_uow(world.tenant.id) as session:
+        await session.execute(
+            update(ObligationInstance)
+            .where(ObligationInstance.id == instance_id)
+            .values(owner_user_id=owner.user_id)
+        )
+    await route(world, "tg", "role:branch_manager")
+    event = await emit(
+        world,
+        clock.now,
+        event_type=NotificationEventType.obligation_due,
+        payload={
+            "obligation_instance_id": str(instance_id),
+            "title": "Trade licence",
+            "owner_user_id": owner.user_id,
+        },
+    )
+    assert event is not None
+    return event, owner_chat, manager_chat, owner
+
+
+async def test_an_owned_reminder_goes_to_the_owner_first_then_by_the_routes(
+    world: World, telegram: None, sent: tuple[Dispatcher, RecordingTelegram], clock: Clock
+) -> None:
+    dispatcher, recorder = sent
+    event, owner_chat, manager_chat, _ = await _owned_reminder(world, clock)
+
+    assert (await dispatcher.run_once()).sent == 1
+    assert [chat_id for chat_id, _, _ in recorder.sent] == [owner_chat]
+    clock.now += OWNER_HEAD_START - timedelta(minutes=1)
+    assert (await dispatcher.run_once()).sent == 0
+    clock.now += timedelta(minutes=2)
+    assert (await dispatcher.run_once()).sent == 1
+    assert [chat_id for chat_id, _, _ in recorder.sent] == [owner_chat, manager_chat]
+    levels = sorted((step.level, step.recipient_ref) for step in await steps_of(world, event.id))
+    assert levels[0] == (1, "owner")
+
+
+async def test_an_owner_who_acknowledges_in_time_keeps_the_routes_quiet(
+    world: World, telegram: None, sent: tuple[Dispatcher, RecordingTelegram], clock: Clock
+) -> None:
+    dispatcher, recorder = sent
+    event, owner_chat, _, owner = await _owned_reminder(world, clock)
+    assert (await dispatcher.run_once()).sent == 1
+    async with owner(now=clock.now) as (session, actor):
+        await acknowledge(session, actor, event.id)
+    clock.now += OWNER_HEAD_START + timedelta(minutes=5)
+    assert (await dispatcher.run_once()).sent == 0
+    assert [chat_id for chat_id, _, _ in recorder.sent] == [owner_chat]
+
+
+async def test_an_owner_nobody_can_reach_does_not_hold_the_routes_back(
+    world: World, telegram: None, sent: tuple[Dispatcher, RecordingTelegram], clock: Clock
+) -> None:
+    dispatcher, recorder = sent
+    event, owner_chat, manager_chat, owner = await _owned_reminder(world, clock)
+    async with console_unit(world.db, world.tenant.id) as (session, actor):
+        await set_person_active(session, actor, owner.user_id, active=False)
+    await dispatcher.run_once()
+    clock.now += timedelta(minutes=1)
+    await dispatcher.run_once()
+    assert [chat_id for chat_id, _, _ in recorder.sent] == [manager_chat]
