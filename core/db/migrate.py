@@ -32,6 +32,7 @@ from core.db.roles import (
 )
 from core.db.target import DatabaseTarget
 from core.errors import ConfigurationError, ErrorCode
+from core.obligations.reference import load_reference_jurisdictions
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -141,6 +142,10 @@ async def migrate(target: DatabaseTarget, revision: str = "head") -> MigrationRe
             report.from_revision = await current_revision(conn)
             await conn.run_sync(_upgrade, revision)
             report.to_revision = await current_revision(conn)
+            if report.to_revision == head_revision():
+                loaded = await load_reference_jurisdictions(conn)
+                if loaded:
+                    report.done.append(f"loaded {loaded} reference jurisdictions")
             await conn.commit()
             if report.to_revision is not None:
                 await _grant(conn, target.runtime_role, report)

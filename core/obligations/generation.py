@@ -65,9 +65,20 @@ WITH chosen AS (
     FROM obligation_templates AS t
     {only}
     WHERE t.tenant_id = :tenant_id AND t.status = 'active' AND t.anchor_date IS NOT NULL
+), applies AS (
+    SELECT t.*, b.id AS target_branch_id
+    FROM chosen AS t
+    JOIN branches AS b ON b.id = t.branch_id AND b.tenant_id = t.tenant_id AND b.status = 'active'
+    UNION ALL
+    SELECT t.*, b.id
+    FROM chosen AS t
+    JOIN branches AS b ON b.tenant_id = t.tenant_id AND b.status = 'active'
+     AND (CAST(:branch_id AS uuid) IS NULL OR b.id = CAST(:branch_id AS uuid))
+    LEFT JOIN jurisdictions AS j ON j.id = t.jurisdiction_id
+    WHERE t.branch_id IS NULL AND {covers}
 ), dues AS (
-    SELECT c.id AS template_id, d.due_at
-    FROM chosen AS c
+    SELECT c.*, d.due_at
+    FROM applies AS c
     CROSS JOIN LATERAL (
         SELECT c.anchor_date AS due_at
         WHERE c.recurrence_type = 'none' OR :with_anchor
@@ -92,18 +103,15 @@ WITH chosen AS (
         (tenant_id, branch_id, template_id, category, title, severity, status, due_at,
          next_reminder_on, owner_user_id)
     SELECT t.tenant_id, b.id, t.id, t.category, t.title, t.severity,
-           (CASE WHEN d.due_at < CAST(:today AS date) THEN 'overdue'
-                 WHEN d.due_at = CAST(:today AS date) THEN 'due_today'
+           (CASE WHEN t.due_at < CAST(:today AS date) THEN 'overdue'
+                 WHEN t.due_at = CAST(:today AS date) THEN 'due_today'
                  ELSE 'upcoming' END)::obligation_status,
-           d.due_at,
-           d.due_at - COALESCE((SELECT max(lead) FROM unnest(t.reminder_lead_days) AS lead), -1),
+           t.due_at,
+           t.due_at - COALESCE((SELECT max(lead) FROM unnest(t.reminder_lead_days) AS lead), -1),
            CASE WHEN t.owner_user_id IS NOT NULL AND {owner_in_scope}
                 THEN t.owner_user_id END
-    FROM dues AS d
-    JOIN chosen AS t ON t.id = d.template_id
-    JOIN branches AS b ON b.tenant_id = t.tenant_id AND b.status = 'active'
-    LEFT JOIN jurisdictions AS j ON j.id = t.jurisdiction_id
-    WHERE {covers}
+    FROM dues AS t
+    JOIN branches AS b ON b.id = t.target_branch_id
     ON CONFLICT ON CONSTRAINT {unique} DO NOTHING
     RETURNING 1
 )
@@ -135,11 +143,13 @@ async def generate_instances(
     today: date,
     horizon_months: int = DEFAULT_HORIZON_MONTHS,
     template_ids: Iterable[uuid.UUID] | None = None,
+    branch_id: uuid.UUID | None = None,
     with_anchor: bool = False,
 ) -> int:
     """Generate the tenant's instances up to the horizon (all active templates, or those
-    named); returns how many were new. `with_anchor` also makes each series' anchor
-    instance when it lies in the past (a template just created, an imported row)."""
+    named; every branch, or the one named); returns how many were new. `with_anchor` also
+    makes each series' anchor instance when it lies in the past (a template just created,
+    an imported row)."""
     chosen = None if template_ids is None else list(template_ids)
     if chosen is not None and not chosen:
         return 0
@@ -149,6 +159,7 @@ async def generate_instances(
         "horizon": horizon_end(today, horizon_months),
         "horizon_months": horizon_months,
         "with_anchor": with_anchor,
+        "branch_id": branch_id,
     }
     if chosen is not None:
         params["template_ids"] = chosen

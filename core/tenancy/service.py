@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import add_recorded, record_update, snapshot
+from core.clock import utc_now
 from core.db.enums import BranchStatus
 from core.db.session import Database
 from core.errors import (
@@ -29,6 +30,9 @@ from core.errors import (
     ValidationError,
 )
 from core.i18n import N_
+from core.obligations.generation import generate_instances
+from core.obligations.reference import Places, place_index
+from core.obligations.schedule import tenant_today
 from core.tenancy import policy
 from core.tenancy.models import Branch, Tenant
 from core.tenancy.scope import Actor
@@ -158,19 +162,24 @@ async def create_branch(
     district: str | None = None,
     region: str | None = None,
 ) -> Branch:
+    """A new branch; its places are checked against the reference data (`_places`), and
+    the templates that apply to it generate its obligations in the same transaction."""
     branch = Branch(
         tenant_id=tenant.id,
         code=normalise_branch_code(code),
         name=_required_text(name, N_("branch name"), 200),
-        city_corporation=_optional_text(city_corporation, N_("city corporation"), 120),
-        district=_optional_text(district, N_("district"), 120),
-        region=_optional_text(region, N_("region"), 120),
     )
+    given = _given_places(region, district, city_corporation)
     try:
         async with db.tenant_uow(tenant.id) as session:
+            places = await _places(session, given)
+            branch.region, branch.district = places.region, places.district
+            branch.city_corporation = places.city_corporation
             await add_recorded(
                 session, branch, tenant_id=tenant.id, action="branch.create", entity_type="branch"
             )
+            today = await tenant_today(session, tenant.id, utc_now())
+            await generate_instances(session, tenant_id=tenant.id, today=today, branch_id=branch.id)
     except IntegrityError as exc:
         raise ConflictError(ErrorCode.branch_exists, code=branch.code) from exc
     return branch
@@ -200,6 +209,31 @@ class BranchChanges:
     region: str | None = None
 
 
+def _given_places(region: str | None, district: str | None, city_corporation: str | None) -> Places:
+    """The places as typed: trimmed, blank as None, each within the column's length."""
+    return Places(
+        region=_optional_text(region, N_("region"), 120),
+        district=_optional_text(district, N_("district"), 120),
+        city_corporation=_optional_text(city_corporation, N_("city corporation"), 120),
+    )
+
+
+async def _places(session: AsyncSession, given: Places) -> Places:
+    """`given` checked against Bangladesh's reference places, in their canonical names.
+
+    Each value must name a known division, district or city corporation (English in any
+    case or spacing, Bengali, or a city corporation's short form), narrower places must lie
+    in the broader ones, and broader levels left out are filled in. Without reference data
+    in the database (a bare test schema) the values are kept as given.
+    """
+    if given == Places():
+        return given
+    index = await place_index(session)
+    if not index:
+        return given
+    return index.resolve(given.region, given.district, given.city_corporation)
+
+
 async def _locked_branch(session: AsyncSession, actor: Actor, code: str) -> Branch:
     if not policy.can_manage_branches(actor):
         raise PermissionDeniedError(ErrorCode.head_office_only)
@@ -210,22 +244,42 @@ async def _locked_branch(session: AsyncSession, actor: Actor, code: str) -> Bran
     return branch
 
 
+def _moved(branch: Branch, changes: BranchChanges, *, implied: bool) -> Places:
+    """Where the branch is after `changes`, before checking. With `implied`, a changed place
+    leaves out the broader ones it implies unless they are changed too (moving into a city
+    corporation moves district and division along); narrower places stay and must fit."""
+    given = _given_places(changes.region, changes.district, changes.city_corporation)
+    corporation = branch.city_corporation
+    if changes.city_corporation is not None:
+        corporation = given.city_corporation
+    district = None if implied and given.city_corporation else branch.district
+    if changes.district is not None:
+        district = given.district
+    region = None if implied and (given.city_corporation or given.district) else branch.region
+    if changes.region is not None:
+        region = given.region
+    return Places(region=region, district=district, city_corporation=corporation)
+
+
 async def update_branch(
     session: AsyncSession, actor: Actor, code: str, changes: BranchChanges
 ) -> Branch:
-    """Rename a branch or change where it is; audited with before and after."""
+    """Rename a branch or change where it is; audited with before and after.
+
+    A branch moved into a jurisdiction gets that jurisdiction's obligations at once (the
+    instances it already has stay: they were due where it was).
+    """
     branch = await _locked_branch(session, actor, code)
     before = snapshot(branch)
     if changes.name is not None:
         branch.name = _required_text(changes.name, N_("branch name"), 200)
-    if changes.city_corporation is not None:
-        branch.city_corporation = _optional_text(
-            changes.city_corporation, N_("city corporation"), 120
-        )
-    if changes.district is not None:
-        branch.district = _optional_text(changes.district, N_("district"), 120)
-    if changes.region is not None:
-        branch.region = _optional_text(changes.region, N_("region"), 120)
+    if (changes.region, changes.district, changes.city_corporation) != (None, None, None):
+        index = await place_index(session)
+        places = _moved(branch, changes, implied=bool(index))
+        if index:
+            places = index.resolve(places.region, places.district, places.city_corporation)
+        branch.region, branch.district = places.region, places.district
+        branch.city_corporation = places.city_corporation
     await record_update(
         session,
         branch,
@@ -235,6 +289,10 @@ async def update_branch(
         entity_type="branch",
         user_id=actor.user_id,
     )
+    if snapshot(branch) != before:
+        await generate_instances(
+            session, tenant_id=actor.tenant_id, today=actor.today, branch_id=branch.id
+        )
     return branch
 
 
@@ -261,4 +319,9 @@ async def set_branch_active(
         entity_type="branch",
         user_id=actor.user_id,
     )
+    if active:
+        await session.flush()
+        await generate_instances(
+            session, tenant_id=actor.tenant_id, today=actor.today, branch_id=branch.id
+        )
     return branch, True

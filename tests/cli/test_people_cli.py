@@ -404,7 +404,7 @@ async def test_branch_update_deactivate_and_activate(shell: Shell, db: Database)
             "--name",
             "Chattogram Port",
             "--city-corporation",
-            "Chattogram City Corporation",
+            "chattogram",
             "--region",
             "Chattogram",
         )
@@ -412,10 +412,16 @@ async def test_branch_update_deactivate_and_activate(shell: Shell, db: Database)
     assert (updated["name"], updated["city_corporation"], updated["district"]) == (
         "Chattogram Port",
         "Chattogram City Corporation",
-        None,
+        "Chattogram",
     )
-    cleared = shell.ok(*shell.t("branch", "update", "--code", "CTG-02", "--region", ""))["branch"]
-    assert (cleared["region"], cleared["name"]) == (None, "Chattogram Port")
+    cleared = shell.ok(*shell.t("branch", "update", "--code", "CTG-02", "--city-corporation", ""))[
+        "branch"
+    ]
+    assert (cleared["city_corporation"], cleared["district"], cleared["name"]) == (
+        None,
+        "Chattogram",
+        "Chattogram Port",
+    )
     assert shell.refused(*shell.t("branch", "update", "--code", "CTG-02"), code=2).startswith(
         "Usage: intrex branch update"
     )
@@ -449,7 +455,11 @@ async def test_branch_update_deactivate_and_activate(shell: Shell, db: Database)
     async with db.tenant_uow(shell.tenant_id) as session:
         branch = await session.scalar(select(Branch).where(Branch.code == "CTG-02"))
         assert branch is not None
-        assert (branch.status, branch.name, branch.region) == ("active", "Chattogram Port", None)
+        assert (branch.status, branch.name, branch.city_corporation) == (
+            "active",
+            "Chattogram Port",
+            None,
+        )
     trail = await actions(db, shell.tenant_id, "branch")
     assert trail[-4:] == ["branch.update", "branch.update", "branch.deactivate", "branch.activate"]
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from core.db.session import Database
 from core.obligations.generation import generate_instances, run_obligation_generation
 from core.obligations.recurrence import Recurrence
-from core.obligations.templates import create_jurisdiction
+from core.obligations.reference import find_jurisdiction
 from tests.companies import new_branch, new_tenant
 from tests.core.obligations.helpers import audit_count, instances_of, new_template
 
@@ -19,12 +19,11 @@ TODAY = date(2026, 3, 10)
 async def test_district_template_reaches_every_branch_in_the_district(db: Database) -> None:
     tenant = await new_tenant(db)
     north = await new_branch(db, tenant, "DHK-N", district="Dhaka", city_corporation="Dhaka North")
-    south = await new_branch(db, tenant, "DHK-S", district="Dhaka", city_corporation="Dhaka South")
+    south = await new_branch(db, tenant, "DHK-S", city_corporation="dhaka  south")
     gazipur = await new_branch(db, tenant, "GZP-1", district="Gazipur")
-    district = await create_jurisdiction(db, country_code="bd", label="Dhaka", district="Dhaka")
-    city = await create_jurisdiction(
-        db, country_code="BD", label="DNCC", district="Dhaka", city_corporation="Dhaka North"
-    )
+    async with db.system_uow() as session:  # the reference rows `migrate` loaded
+        district = await find_jurisdiction(session, "BD-DHA-DHAKA")
+        city = await find_jurisdiction(session, "Dhaka North City Corporation")
     by_district = await new_template(
         db,
         tenant,

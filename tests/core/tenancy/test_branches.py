@@ -8,15 +8,20 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from core.audit.models import ActivityLog
 from core.db.enums import AppRole, BranchStatus, ObligationCategory, Severity
 from core.db.session import Database
+from core.db.target import DatabaseTarget
 from core.errors import ErrorCode, NotFoundError, PermissionDeniedError, ValidationError
+from core.i18n.errors import render_error
 from core.obligations.generation import continue_series, generate_instances
 from core.obligations.models import ObligationInstance, ObligationTemplate
 from core.obligations.queries import list_open_obligations
+from core.obligations.reference import find_jurisdiction
 from core.obligations.recurrence import Recurrence
 from core.obligations.templates import TemplateResult, TemplateSpec, create_template
 from core.ssl.models import Domain
@@ -25,8 +30,14 @@ from core.ssl.service import plan_domain
 from core.tenancy.models import Branch, Tenant
 from core.tenancy.people import assignable_branches
 from core.tenancy.scope import console_unit
-from core.tenancy.service import BranchChanges, set_branch_active, update_branch
-from tests.companies import Company, company, person
+from core.tenancy.service import (
+    BranchChanges,
+    list_branches,
+    set_branch_active,
+    update_branch,
+)
+from tests.companies import Company, company, new_branch, person
+from tests.core.obligations.helpers import instances_of, new_template
 
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 TODAY = date(2026, 3, 10)
@@ -60,19 +71,19 @@ async def set_active(db: Database, firm: Company, code: str, active: bool) -> bo
 async def monthly_template(
     db: Database, firm: Company, *, branch: Branch | None = None, recurrence: Recurrence
 ) -> TemplateResult:
-    return await create_template(
-        db,
-        firm.tenant,
-        TemplateSpec(
-            category=ObligationCategory.trade_license,
-            title="Trade licence",
-            recurrence=recurrence,
-            severity=Severity.high,
-            anchor_date=date(2026, 3, 15),
-            branch_id=branch.id if branch else None,
-        ),
-        now=NOW,
-    )
+    async with console_unit(db, firm.tenant.id, now=NOW) as (session, actor):
+        return await create_template(
+            session,
+            actor,
+            TemplateSpec(
+                category=ObligationCategory.trade_license,
+                title="Trade licence",
+                recurrence=recurrence,
+                severity=Severity.high,
+                anchor_date=date(2026, 3, 15),
+                branch_id=branch.id if branch else None,
+            ),
+        )
 
 
 async def instances_per_branch(db: Database, firm: Company) -> Counter[str]:
@@ -103,10 +114,13 @@ async def test_update_branch_renames_and_moves_with_audit(db: Database, firm: Co
         "Dhaka Head Office",
         "Dhaka",
         "Dhaka",
-        "Dhaka North",
+        "Dhaka North City Corporation",
     )
     stored = await branch_row(db, firm.tenant, firm.dhaka.id)
-    assert (stored.name, stored.city_corporation) == ("Dhaka Head Office", "Dhaka North")
+    assert (stored.name, stored.city_corporation) == (
+        "Dhaka Head Office",
+        "Dhaka North City Corporation",
+    )
     [log] = await audit_rows(db, firm.tenant, "branch.update")
     assert log.entity_id == str(firm.dhaka.id)
     assert log.before_json is not None
@@ -115,8 +129,9 @@ async def test_update_branch_renames_and_moves_with_audit(db: Database, firm: Co
     assert (log.before_json["district"], log.after_json["district"]) == (None, "Dhaka")
 
     async with console_unit(db, firm.tenant.id) as (session, actor):
-        cleared = await update_branch(session, actor, "DHK-01", BranchChanges(region=" "))
-    assert (cleared.region, cleared.district, cleared.name) == (None, "Dhaka", "Dhaka Head Office")
+        cleared = await update_branch(session, actor, "DHK-01", BranchChanges(city_corporation=" "))
+    assert (cleared.city_corporation, cleared.district, cleared.region) == (None, "Dhaka", "Dhaka")
+    assert cleared.name == "Dhaka Head Office"
 
 
 async def test_update_branch_refusals(db: Database, firm: Company) -> None:
@@ -146,6 +161,160 @@ async def test_update_branch_refusals(db: Database, firm: Company) -> None:
     stored = await branch_row(db, firm.tenant, firm.dhaka.id)
     assert (stored.name, stored.status) == ("Dhaka HQ", BranchStatus.active.value)
     assert await audit_rows(db, firm.tenant, "branch.update") == []
+
+
+# Places: checked against the reference divisions, districts and city corporations
+
+
+async def refused_place(db: Database, tenant: Tenant, **places: str) -> ValidationError:
+    with pytest.raises(ValidationError) as refused:
+        await new_branch(db, tenant, **places)
+    return refused.value
+
+
+async def test_a_new_branch_stores_the_canonical_places_and_fills_broader_ones(
+    db: Database, tenant: Tenant
+) -> None:
+    def where(branch: Branch) -> tuple[str | None, str | None, str | None]:
+        return branch.region, branch.district, branch.city_corporation
+
+    dncc = ("Dhaka", "Dhaka", "Dhaka North City Corporation")
+    assert where(await new_branch(db, tenant, city_corporation="dhaka  NORTH")) == dncc
+    assert where(await new_branch(db, tenant, city_corporation="DNCC")) == dncc
+    assert where(await new_branch(db, tenant, city_corporation="ঢাকা উত্তর")) == dncc
+    assert (
+        where(
+            await new_branch(
+                db,
+                tenant,
+                region=" DHAKA division",
+                district="dhaka",
+                city_corporation="Dhaka North City Corporation",
+            )
+        )
+        == dncc
+    )
+    assert where(await new_branch(db, tenant, district="গাজীপুর")) == ("Dhaka", "Gazipur", None)
+    assert where(await new_branch(db, tenant, district="cox's  bazar")) == (
+        "Chattogram",
+        "Cox's Bazar",
+        None,
+    )
+    assert where(await new_branch(db, tenant, region="চট্টগ্রাম")) == ("Chattogram", None, None)
+    assert where(await new_branch(db, tenant, region=" ", district="")) == (None, None, None)
+    stored = await new_branch(db, tenant, "MYM-01", city_corporation="ময়মনসিংহ সিটি কর্পোরেশন")
+    assert where(await branch_row(db, tenant, stored.id)) == (
+        "Mymensingh",
+        "Mymensingh",
+        "Mymensingh City Corporation",
+    )
+
+
+async def test_a_misspelt_place_is_refused_with_the_nearest_names(
+    db: Database, tenant: Tenant
+) -> None:
+    typo = await refused_place(db, tenant, district="Gazipr")
+    assert typo.code is ErrorCode.place_unknown_suggested
+    assert (typo.params["what"], typo.params["value"]) == ("district", "Gazipr")
+    assert typo.params["suggestions"].split(", ")[0] == "Gazipur"
+    assert typo.message.startswith("Unknown district “Gazipr”: did you mean Gazipur")
+    assert render_error(typo, "bn").startswith("অজানা জেলা “Gazipr”: আপনি কি Gazipur")
+    old_spelling = await refused_place(db, tenant, region="Barisal")
+    assert old_spelling.params["suggestions"].split(", ")[0] == "Barishal"
+    assert "division" in old_spelling.message
+    corporation = await refused_place(db, tenant, city_corporation="Dhaka Nort")
+    assert corporation.params["what"] == "city corporation"
+    assert "Dhaka North" in corporation.params["suggestions"]
+    bengali = await refused_place(db, tenant, district="গাজিপুর")
+    assert "গাজীপুর" in bengali.params["suggestions"]
+    nowhere = await refused_place(db, tenant, district="Anywhere")
+    assert nowhere.code is ErrorCode.place_unknown
+    assert nowhere.message == "Unknown district “Anywhere”."
+    assert await list_branches(db, tenant) == []
+
+
+async def test_places_that_do_not_fit_together_are_refused(db: Database, tenant: Tenant) -> None:
+    district = await refused_place(db, tenant, region="Chattogram", district="Gazipur")
+    assert district.code is ErrorCode.district_not_in_division
+    assert district.message == "Gazipur district is not in Chattogram division."
+    corporation = await refused_place(db, tenant, district="Dhaka", city_corporation="Gazipur")
+    assert corporation.code is ErrorCode.city_corporation_not_in_district
+    assert corporation.message == "Gazipur City Corporation is not in Dhaka district."
+    far = await refused_place(db, tenant, region="Khulna", city_corporation="sylhet")
+    assert far.code is ErrorCode.city_corporation_not_in_division
+    assert far.message == "Sylhet City Corporation is not in Khulna division."
+    assert render_error(far, "bn") == "Sylhet City Corporation Khulna বিভাগের মধ্যে নেই।"
+
+
+async def test_moving_a_branch_checks_and_completes_its_places(db: Database, firm: Company) -> None:
+    async def move(**changes: str) -> Branch:
+        async with console_unit(db, firm.tenant.id) as (session, actor):
+            return await update_branch(session, actor, "DHK-01", BranchChanges(**changes))
+
+    moved = await move(city_corporation="DNCC")
+    assert (moved.region, moved.district, moved.city_corporation) == (
+        "Dhaka",
+        "Dhaka",
+        "Dhaka North City Corporation",
+    )
+    moved = await move(city_corporation="gazipur city corporation")
+    assert (moved.region, moved.district, moved.city_corporation) == (
+        "Dhaka",
+        "Gazipur",
+        "Gazipur City Corporation",
+    )
+    for changes, code in (
+        ({"region": "Chattogram"}, ErrorCode.district_not_in_division),
+        ({"district": "Narayanganj"}, ErrorCode.city_corporation_not_in_district),
+        ({"district": "Gazipr"}, ErrorCode.place_unknown_suggested),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            await move(**changes)
+        assert refused.value.code is code
+    moved = await move(district="Narayanganj", city_corporation="")
+    assert (moved.region, moved.district, moved.city_corporation) == ("Dhaka", "Narayanganj", None)
+    moved = await move(region="Sylhet", district="সিলেট")
+    assert (moved.region, moved.district, moved.city_corporation) == ("Sylhet", "Sylhet", None)
+    stored = await branch_row(db, firm.tenant, firm.dhaka.id)
+    assert (stored.region, stored.district) == ("Sylhet", "Sylhet")
+    trail = await audit_rows(db, firm.tenant, "branch.update")
+    assert [row.after_json["district"] for row in trail if row.after_json] == [
+        "Dhaka",
+        "Gazipur",
+        "Narayanganj",
+        "Sylhet",
+    ]
+
+
+async def test_places_recorded_before_the_reference_still_allow_a_rename(
+    db: Database, firm: Company
+) -> None:
+    async with db.tenant_uow(firm.tenant.id) as session:
+        await session.execute(
+            update(Branch).where(Branch.id == firm.dhaka.id).values(district="Old Dhaka")
+        )
+    async with console_unit(db, firm.tenant.id) as (session, actor):
+        renamed = await update_branch(session, actor, "DHK-01", BranchChanges(name="Dhaka Main"))
+    assert (renamed.name, renamed.district) == ("Dhaka Main", "Old Dhaka")
+
+
+async def test_without_reference_data_places_are_kept_as_given(
+    private_target: DatabaseTarget, private_db: Database
+) -> None:
+    engine = create_async_engine(private_target.admin_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM jurisdictions WHERE country_code = 'BD'"))
+    finally:
+        await engine.dispose()
+    firm = await company(private_db)
+    branch = await new_branch(private_db, firm.tenant, district=" Anywhere ", region="x")
+    assert (branch.region, branch.district, branch.city_corporation) == ("x", "Anywhere", None)
+    async with console_unit(private_db, firm.tenant.id) as (session, actor):
+        moved = await update_branch(
+            session, actor, "DHK-01", BranchChanges(city_corporation="DHAKA  NORTH")
+        )
+    assert (moved.region, moved.district, moved.city_corporation) == (None, None, "DHAKA  NORTH")
 
 
 async def test_deactivate_and_activate_round_trip(db: Database, firm: Company) -> None:
@@ -207,6 +376,8 @@ async def test_a_deactivated_branch_generates_nothing_new(db: Database, firm: Co
     assert await instances_per_branch(db, firm) == Counter({"DHK-01": 16, "CTG-02": 12})
 
     assert await set_active(db, firm, "CTG-02", True)
+    # Activating generated the branch's missing instances at once (to the real horizon).
+    assert (await instances_per_branch(db, firm))["CTG-02"] > 12
     async with db.tenant_uow(firm.tenant.id) as session:
         resumed = await generate_instances(
             session, tenant_id=firm.tenant.id, today=later, template_ids=[series.template.id]
@@ -220,7 +391,7 @@ async def test_a_deactivated_branch_generates_nothing_new(db: Database, firm: Co
         )
         assert last_of_ctg is not None
         following = await continue_series(session, last_of_ctg, template, later)
-    assert resumed == 3
+    assert resumed == 0
     assert following is not None
     assert following.branch_id == firm.chattogram.id
     assert following.due_at > last_of_ctg.due_at
@@ -291,3 +462,45 @@ async def test_a_domain_cannot_be_planned_for_a_deactivated_branch(
     async with console_unit(db, firm.tenant.id) as (session, actor):
         planned = await plan_domain(session, actor, host, "CTG-02")
     assert (planned.branch_id, planned.branch_code) == (firm.chattogram.id, "CTG-02")
+
+
+async def test_a_branch_created_moved_or_reactivated_gets_its_obligations_at_once(
+    db: Database, tenant: Tenant
+) -> None:
+    async with db.tenant_uow(tenant.id) as session:
+        dncc = await find_jurisdiction(session, "BD-DNCC")
+    first = await new_branch(db, tenant, "DN-1", city_corporation="Dhaka North")
+    made = await new_template(
+        db,
+        tenant,
+        anchor=date.today() + timedelta(days=40),
+        recurrence=Recurrence.monthly,
+        jurisdiction_id=dncc.id,
+    )
+
+    async def dates_of(branch: Branch) -> list[date]:
+        found = await instances_of(db, tenant, made.template.id)
+        return [i.due_at for i in found if i.branch_id == branch.id]
+
+    expected = await dates_of(first)
+    assert len(expected) >= 11
+    added = await new_branch(db, tenant, "DN-2", city_corporation="Dhaka North")
+    assert await dates_of(added) == expected
+
+    elsewhere = await new_branch(db, tenant, "CTG-1", city_corporation="Chattogram")
+    assert await dates_of(elsewhere) == []
+    async with console_unit(db, tenant.id) as (session, actor):
+        await update_branch(
+            session, actor, "CTG-1", BranchChanges(city_corporation="Dhaka North City Corporation")
+        )
+    assert await dates_of(elsewhere) == expected
+
+    async with console_unit(db, tenant.id) as (session, actor):
+        await set_branch_active(session, actor, "DN-2", False)
+    async with db.tenant_uow(tenant.id) as session:
+        await session.execute(
+            text("DELETE FROM obligation_instances WHERE branch_id = :b"), {"b": added.id}
+        )
+    async with console_unit(db, tenant.id) as (session, actor):
+        await set_branch_active(session, actor, "DN-2", True)
+    assert await dates_of(added) == expected
