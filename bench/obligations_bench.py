@@ -105,10 +105,11 @@ async def load(admin: AsyncEngine, branches: int, instances: int, today: date) -
                 """
                 INSERT INTO obligation_instances
                     (tenant_id, branch_id, template_id, category, title, severity, status,
-                     due_at, completed_at, next_reminder_on)
+                     due_at, series_date, completed_at, next_reminder_on)
                 SELECT :t, b.id, tpl.id, tpl.category, tpl.title, tpl.severity,
                        CASE WHEN due < CAST(:today AS date) - 90 OR (due < :today AND h % 4 <> 0)
                             THEN 'completed' ELSE 'upcoming' END::obligation_status,
+                       due,
                        due,
                        CASE WHEN due < CAST(:today AS date) - 90 OR (due < :today AND h % 4 <> 0)
                             THEN due::timestamptz END,

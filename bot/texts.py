@@ -95,7 +95,12 @@ def who_you_are(member: Membership) -> str:
 def help_text(member: Membership) -> str:
     """What this person can do, by role, in their language."""
     role = member.role
-    lines = [who_you_are(member), "", _("/obligations [overdue|today|week|all]: open obligations")]
+    lines = [
+        who_you_are(member),
+        "",
+        _("/obligations [overdue|today|week|all]: open obligations"),
+        _("/obligations mine: the obligations you own"),
+    ]
     if role is AppRole.operator:
         lines.append(_("    ✅ complete one, 📎 upload its proof (a document or a photo)"))
     else:
@@ -115,6 +120,7 @@ def help_text(member: Membership) -> str:
             _("/users: people, to disable, enable, change role or branches"),
             _("/invite ROLE [BRANCH...] [EMAIL]: invite a colleague"),
             _("/invites: open invites, to revoke"),
+            _("/templates: obligation templates; adopt the standard catalogue"),
             _("/linkgroup BRANCH (in a group): the branch's alerts go to that group"),
         ]
     lines += [

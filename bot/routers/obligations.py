@@ -1,5 +1,6 @@
-"""/obligations and its buttons: list and page, details and proof files, complete, reopen,
-and starting a proof upload or a waiver.
+"""/obligations and its buttons: list and page (`/obligations mine`: what the person owns),
+details with the owner and proof files, complete, reopen, and starting a proof upload or a
+waiver.
 
 Handlers are thin: the unit of work and the actor come from the middleware, core's
 services do the work and raise typed refusals (worded by the errors router), the policy
@@ -48,6 +49,7 @@ WINDOW_TITLES = {
     Window.today: N_("Due today"),
     Window.week: N_("Due within 7 days"),
     Window.all: N_("Open obligations"),
+    Window.mine: N_("Your obligations"),
 }
 
 
@@ -63,7 +65,12 @@ def page_text(
 ) -> str:
     title = _(WINDOW_TITLES[window])
     if not page.items:
-        empty = _("Nothing here. 🎉") if page.page == 0 else _("No more.")
+        if page.page:
+            empty = _("No more.")
+        elif window is Window.mine:
+            empty = _("You own no open obligation. 🎉")
+        else:
+            empty = _("Nothing here. 🎉")
         return f"<b>{title}</b>\n{empty}"
     lines = [
         _("<b>{title}</b> (page {page})").format(title=title, page=texts.number(page.page + 1))
@@ -158,6 +165,8 @@ async def details(
         else _("Due: {date}").format(date=texts.date(item.due_at)),
         _("Status: {status}").format(status=label(texts, item.status)),
     ]
+    if found.owner_name:
+        lines.append(_("Owner: {name}").format(name=e(found.owner_name)))
     if item.description:
         lines.append(e(item.description))
     if item.proof_required:

@@ -50,6 +50,7 @@ RESOLVED_LINES = {
     "completed": N_("✅ Resolved: completed by {name} at {moment}"),
     "waived": N_("✅ Resolved: waived by {name} at {moment}"),
     "deleted": N_("✅ Resolved: the obligation was deleted by {name} at {moment}"),
+    "rescheduled": N_("✅ Resolved: the due date was changed by {name} at {moment}"),
     "domain_removed": N_("✅ Resolved: the domain was removed by {name} at {moment}"),
     "domain_paused": N_("✅ Resolved: monitoring was paused by {name} at {moment}"),
     "recovered": N_("✅ Resolved: the certificate check passes again ({moment})"),

@@ -116,23 +116,25 @@ class ClockReport:
     per_tenant_events: dict[uuid.UUID, int] = field(default_factory=dict)
 
 
-def due_fingerprint(instance_id: uuid.UUID, lead_days: int) -> str:
-    return f"obligation_due:{instance_id}:{lead_days}"
+def due_fingerprint(instance_id: uuid.UUID, due_at: date, lead_days: int) -> str:
+    """One reminder level of an instance for one due date: a moved due date is reminded
+    of again, a level once sent for a date never twice."""
+    return f"obligation_due:{instance_id}:{due_at.isoformat()}:{lead_days}"
 
 
-def overdue_fingerprint(instance_id: uuid.UUID) -> str:
-    return f"obligation_overdue:{instance_id}"
+def overdue_fingerprint(instance_id: uuid.UUID, due_at: date) -> str:
+    return f"obligation_overdue:{instance_id}:{due_at.isoformat()}"
 
 
-def grace_fingerprint(instance_id: uuid.UUID) -> str:
+def grace_fingerprint(instance_id: uuid.UUID, due_at: date) -> str:
     """The escalated overdue alert of an instance still open after its grace days."""
-    return f"{overdue_fingerprint(instance_id)}:grace"
+    return f"{overdue_fingerprint(instance_id, due_at)}:grace"
 
 
 def reminder_fingerprint_prefixes(instance_id: uuid.UUID) -> tuple[str, str]:
     """Every reminder of an instance has a fingerprint starting with one of these (ids are
     fixed-length, so no other instance's fingerprints share them)."""
-    return f"obligation_due:{instance_id}:", overdue_fingerprint(instance_id)
+    return f"obligation_due:{instance_id}:", f"obligation_overdue:{instance_id}:"
 
 
 def raised(severity: Severity) -> Severity:
@@ -197,7 +199,7 @@ async def send_reminders(
             event = await emit_event(
                 session,
                 event_type=NotificationEventType.obligation_overdue,
-                fingerprint=grace_fingerprint(row.id),
+                fingerprint=grace_fingerprint(row.id, row.due_at),
                 payload={**_payload(row, days_left, None), "escalated": True, "grace_days": grace},
                 **{**common, "severity": raised(Severity(row.severity))},
             )
@@ -207,7 +209,7 @@ async def send_reminders(
             event = await emit_event(
                 session,
                 event_type=NotificationEventType.obligation_overdue,
-                fingerprint=overdue_fingerprint(row.id),
+                fingerprint=overdue_fingerprint(row.id, row.due_at),
                 payload=_payload(row, days_left, None),
                 **common,
             )
@@ -219,7 +221,7 @@ async def send_reminders(
                 event = await emit_event(
                     session,
                     event_type=NotificationEventType.obligation_due,
-                    fingerprint=due_fingerprint(row.id, lead),
+                    fingerprint=due_fingerprint(row.id, row.due_at, lead),
                     payload=_payload(row, days_left, lead),
                     **common,
                 )

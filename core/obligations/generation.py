@@ -1,6 +1,6 @@
 """Creating instances from templates: per applicable branch, a horizon ahead, never twice.
 
-The unique constraint on (template, branch, due date) is what makes generation safe to
+The unique constraint on (template, branch, series date) is what makes generation safe to
 repeat and to run from several replicas at once: rows are inserted with ON CONFLICT DO
 NOTHING, so a second run, or a concurrent one, adds nothing that exists.
 
@@ -15,6 +15,10 @@ next run. Inactive templates generate nothing.
 It is one set-based statement: the due dates are computed by PostgreSQL from the anchor
 (`anchor + interval 'k months'` clips month ends exactly as `core.obligations.recurrence`
 does), so a run over 100,000 templates neither builds rows in Python nor ships them back.
+Its plan does not hang on statistics: a template bound to one branch finds the branch by
+one index lookup (`OFFSET 0` keeps the planner from making that a join it may order badly
+while templates inserted in the same transaction have no statistics yet: an import's
+10,000 rows took minutes so), and each occurrence is computed from its own row.
 """
 
 from __future__ import annotations
@@ -35,13 +39,13 @@ from core.clock import utc_now
 from core.db.enums import BranchStatus
 from core.db.session import Database
 from core.obligations.jurisdiction import covers_sql
-from core.obligations.models import ObligationInstance, ObligationTemplate
+from core.obligations.models import ObligationInstance, ObligationSkip, ObligationTemplate
 from core.obligations.recurrence import Recurrence, first_occurrence_after
 from core.obligations.schedule import first_reminder_on, status_for, tenant_today
 from core.tenancy.models import Branch, Tenant
 
 DEFAULT_HORIZON_MONTHS = 12
-UNIQUE_DUE = "uq_obligation_instances_template_id_branch_id_due_at"
+UNIQUE_OCCURRENCE = "uq_obligation_instances_template_id_branch_id_series_date"
 
 OWNER_IN_SCOPE = """
     EXISTS (SELECT 1 FROM users AS u
@@ -65,10 +69,15 @@ WITH chosen AS (
     FROM obligation_templates AS t
     {only}
     WHERE t.tenant_id = :tenant_id AND t.status = 'active' AND t.anchor_date IS NOT NULL
+      AND (CAST(:branch_id AS uuid) IS NULL OR t.branch_id IS NULL
+           OR t.branch_id = CAST(:branch_id AS uuid))
 ), applies AS (
     SELECT t.*, b.id AS target_branch_id
     FROM chosen AS t
-    JOIN branches AS b ON b.id = t.branch_id AND b.tenant_id = t.tenant_id AND b.status = 'active'
+    CROSS JOIN LATERAL (SELECT b.id FROM branches AS b
+                        WHERE b.id = t.branch_id AND b.tenant_id = t.tenant_id
+                          AND b.status = 'active'
+                        OFFSET 0) AS b
     UNION ALL
     SELECT t.*, b.id
     FROM chosen AS t
@@ -101,17 +110,21 @@ WITH chosen AS (
 ), created AS (
     INSERT INTO obligation_instances
         (tenant_id, branch_id, template_id, category, title, severity, status, due_at,
-         next_reminder_on, owner_user_id)
+         series_date, next_reminder_on, owner_user_id)
     SELECT t.tenant_id, b.id, t.id, t.category, t.title, t.severity,
            (CASE WHEN t.due_at < CAST(:today AS date) THEN 'overdue'
                  WHEN t.due_at = CAST(:today AS date) THEN 'due_today'
                  ELSE 'upcoming' END)::obligation_status,
            t.due_at,
+           t.due_at,
            t.due_at - COALESCE((SELECT max(lead) FROM unnest(t.reminder_lead_days) AS lead), -1),
            CASE WHEN t.owner_user_id IS NOT NULL AND {owner_in_scope}
                 THEN t.owner_user_id END
     FROM dues AS t
-    JOIN branches AS b ON b.id = t.target_branch_id
+    CROSS JOIN LATERAL (SELECT t.target_branch_id AS id, t.tenant_id) AS b
+    WHERE NOT EXISTS (SELECT 1 FROM obligation_skips AS s
+                      WHERE s.template_id = t.id AND s.branch_id = b.id
+                        AND s.series_date = t.due_at)
     ON CONFLICT ON CONSTRAINT {unique} DO NOTHING
     RETURNING 1
 )
@@ -131,7 +144,7 @@ def _generate_statement(*, only_chosen: bool) -> Any:
             else "",
             owner_in_scope=OWNER_IN_SCOPE.format(owner="t.owner_user_id"),
             covers=covers_sql("t", "b", "j"),
-            unique=UNIQUE_DUE,
+            unique=UNIQUE_OCCURRENCE,
         ).replace("%%", "%")
     )
 
@@ -179,6 +192,7 @@ def _next_instance_row(
         "severity": template.severity,
         "status": status_for(due_at, today),
         "due_at": due_at,
+        "series_date": due_at,
         "next_reminder_on": first_reminder_on(due_at, template.reminder_lead_days),
         "owner_user_id": instance.owner_user_id,
     }
@@ -189,7 +203,8 @@ async def continue_series(
 ) -> ObligationInstance | None:
     """Make sure a recurring series has its next instance after `instance` (not in the past).
 
-    The next due date is the first occurrence after this one that is not before today, so
+    The next due date is the first occurrence after this one's series date (not its due
+    date, which may have been moved), not before today and not deleted, so
     closing an old item late does not fabricate a backlog; generation has usually created
     it already, and then that existing row is returned. A deactivated branch, or a
     deactivated template, gets no next instance; the next one keeps this one's owner.
@@ -202,20 +217,31 @@ async def continue_series(
     if branch_status != BranchStatus.active.value or template.status != "active":
         return None
     recurrence = Recurrence(template.recurrence_type)
-    after = max(instance.due_at, today - relativedelta(days=1))
+    after = max(instance.series_date, today - relativedelta(days=1))
+    skipped = set(
+        await session.scalars(
+            select(ObligationSkip.series_date).where(
+                ObligationSkip.template_id == template.id,
+                ObligationSkip.branch_id == instance.branch_id,
+                ObligationSkip.series_date > after,
+            )
+        )
+    )
     next_due = first_occurrence_after(template.anchor_date, recurrence, after)
+    while next_due is not None and next_due in skipped:
+        next_due = first_occurrence_after(template.anchor_date, recurrence, next_due)
     if next_due is None:
         return None
     await session.execute(
         insert(ObligationInstance)
         .values(_next_instance_row(template, instance, next_due, today))
-        .on_conflict_do_nothing(constraint=UNIQUE_DUE)
+        .on_conflict_do_nothing(constraint=UNIQUE_OCCURRENCE)
     )
     return await session.scalar(
         select(ObligationInstance).where(
             ObligationInstance.template_id == template.id,
             ObligationInstance.branch_id == instance.branch_id,
-            ObligationInstance.due_at == next_due,
+            ObligationInstance.series_date == next_due,
         )
     )
 

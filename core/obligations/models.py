@@ -139,7 +139,7 @@ class ObligationInstance(Base):
         ),
         ForeignKeyConstraint(["tenant_id", "waived_by_user_id"], ["users.tenant_id", "users.id"]),
         ForeignKeyConstraint(["tenant_id", "owner_user_id"], ["users.tenant_id", "users.id"]),
-        UniqueConstraint("template_id", "branch_id", "due_at"),
+        UniqueConstraint("template_id", "branch_id", "series_date"),
         Index("ix_obligation_instances_tenant_status_due", "tenant_id", "status", "due_at"),
         Index(
             "ix_obligation_instances_open_by_branch",
@@ -178,6 +178,9 @@ class ObligationInstance(Base):
     severity: Mapped[Severity] = mapped_column(severity)
     status: Mapped[ObligationStatus] = mapped_column(obligation_status, server_default="upcoming")
     due_at: Mapped[date] = mapped_column(Date)
+    series_date: Mapped[date] = mapped_column(Date)
+    """The occurrence of the series this instance stands for (its first due date): the due
+    date may be moved, and generation still knows this occurrence exists."""
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_by_user_id: Mapped[int | None] = mapped_column(Integer)
     waived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -187,6 +190,28 @@ class ObligationInstance(Base):
     """The person this instance belongs to (SPEC §6): reminders go to them first."""
     next_reminder_on: Mapped[date | None] = mapped_column(Date)
     """Tenant-local date the clock next looks at its reminders (None: nothing more to send)."""
+    created_at: Mapped[datetime] = created_at()
+
+
+class ObligationSkip(Base):
+    """An occurrence of a series someone deleted: generation does not make it again."""
+
+    __tablename__ = "obligation_skips"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "template_id"],
+            ["obligation_templates.tenant_id", "obligation_templates.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["tenant_id", "branch_id"], ["branches.tenant_id", "branches.id"], ondelete="CASCADE"
+        ),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = tenant_fk()
+    template_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    branch_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    series_date: Mapped[date] = mapped_column(Date, primary_key=True)
     created_at: Mapped[datetime] = created_at()
 
 

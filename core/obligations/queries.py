@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,9 @@ from core.obligations.views import (
     to_view,
     view_select,
 )
-from core.tenancy.models import Branch, Tenant
+from core.tenancy.models import Branch, Tenant, User
+from core.tenancy.names import user_name
+from core.tenancy.people import find_person
 from core.tenancy.scope import Actor
 from core.tenancy.service import normalise_branch_code
 
@@ -59,7 +61,11 @@ async def list_open_obligations(
     page: int = 0,
     page_size: int = 10,
 ) -> ObligationPage:
-    """Open obligations in the actor's scope, overdue first then by due date, one page."""
+    """Open obligations in the actor's scope, overdue first then by due date, one page.
+
+    `Window.mine`: only those the acting person owns (none for the command line, which
+    is nobody).
+    """
     offset, size = _page_bounds(page, page_size)
     if branch_id is not None and not actor.covers(branch_id):
         raise NotFoundError(ErrorCode.branch_not_in_scope)
@@ -68,10 +74,10 @@ async def list_open_obligations(
         if branch_id is not None
         else (sorted(actor.branch_ids) if actor.branch_ids is not None else None)
     )
-    if scope is not None and not scope:
+    if (scope is not None and not scope) or (window is Window.mine and actor.user_id is None):
         return ObligationPage(items=[], page=page, page_size=size, has_more=False)
     statement, values = open_obligations_page(
-        actor.tenant_id, actor.today, window, scope, offset, size + 1
+        actor.tenant_id, actor.today, window, scope, offset, size + 1, owner_user_id=actor.user_id
     )
     rows = await rows_of(session, statement, values)
     items = [to_view(row, actor.today) for row in rows]
@@ -107,6 +113,8 @@ def _page_statement(window: Window, scoped: bool) -> Any:
         conditions.append(ObligationInstance.due_at == bindparam("today"))
     elif window is Window.week:
         conditions.append(ObligationInstance.due_at <= bindparam("week_end"))
+    elif window is Window.mine:
+        conditions.append(ObligationInstance.owner_user_id == bindparam("owner_user_id"))
     page = (
         select(ObligationInstance.id, ObligationInstance.due_at)
         .where(*conditions)
@@ -129,8 +137,13 @@ def open_obligations_page(
     branch_ids: Sequence[uuid.UUID] | None,
     offset: int,
     limit: int,
+    *,
+    owner_user_id: int | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """The dashboard query and its values (the benchmarks print its plan and run its SQL)."""
+    """The dashboard query and its values (the benchmarks print its plan and run its SQL).
+
+    `owner_user_id`: whose obligations `Window.mine` lists.
+    """
     values: dict[str, Any] = {"tenant_id": tenant_id, "offset": offset, "limit": limit}
     if branch_ids is not None:
         values["branch_ids"] = list(branch_ids)
@@ -138,6 +151,8 @@ def open_obligations_page(
         values["today"] = today
     elif window is Window.week:
         values["week_end"] = today + timedelta(days=7)
+    elif window is Window.mine:
+        values["owner_user_id"] = owner_user_id
     return _page_statement(window, branch_ids is not None), values
 
 
@@ -154,13 +169,20 @@ async def obligation_details(
         .where(ObligationDocument.obligation_instance_id == instance_id)
         .order_by(ObligationDocument.created_at)
     )
-    return ObligationDetails(obligation=view, documents=[document_view(d) for d in documents])
+    owner = await session.get(User, view.owner_user_id) if view.owner_user_id else None
+    return ObligationDetails(
+        obligation=view,
+        documents=[document_view(d) for d in documents],
+        owner_name=user_name(owner) if owner is not None else None,
+    )
 
 
 @dataclass(frozen=True)
 class AdminListing:
     items: list[ObligationView]
     total: int
+    owner_names: dict[int, str] = field(default_factory=dict)
+    """How each owner of a listed item is named (`names.user_name`)."""
 
 
 async def list_obligations_for_admin(
@@ -169,10 +191,14 @@ async def list_obligations_for_admin(
     *,
     branch_code: str | None = None,
     status: ObligationStatus | None = None,
+    owner: str | None = None,
     limit: int = 100,
     now: datetime | None = None,
 ) -> AdminListing:
-    """The CLI's listing: any status, one branch or all, overdue first then by due date."""
+    """The CLI's listing: any status, one branch or all, overdue first then by due date.
+
+    `owner`: only the obligations of this user (an id, email or @username).
+    """
     if limit < 1:
         raise ValidationError(ErrorCode.limit_too_small)
     async with db.tenant_uow(tenant.id) as session:
@@ -186,6 +212,9 @@ async def list_obligations_for_admin(
             conditions.append(ObligationInstance.branch_id == branch.id)
         if status is not None:
             conditions.append(ObligationInstance.status == status)
+        if owner is not None:
+            owner_id = await find_person(session, owner)
+            conditions.append(ObligationInstance.owner_user_id == owner_id)
         total = await session.scalar(select(func.count()).where(*conditions)) or 0
         open_first = ObligationInstance.status.in_(OPEN_OBLIGATION).desc()
         rows = await session.execute(
@@ -195,4 +224,7 @@ async def list_obligations_for_admin(
             .limit(limit)
         )
         items = [to_view(row._mapping, today) for row in rows]
-    return AdminListing(items=items, total=int(total))
+        owner_ids = sorted({item.owner_user_id for item in items if item.owner_user_id})
+        owners = await session.scalars(select(User).where(User.id.in_(owner_ids)))
+        names = {user.id: user_name(user) for user in owners}
+    return AdminListing(items=items, total=int(total), owner_names=names)

@@ -24,6 +24,8 @@ class Window(enum.StrEnum):
     today = "today"
     week = "week"
     all = "all"
+    mine = "mine"
+    """The open obligations the acting person owns (SPEC §6)."""
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,5 @@ class ObligationDetails:
 
     obligation: ObligationView
     documents: list[DocumentView]
+    owner_name: str | None = None
+    """How the owner is named (`names.user_name`), None when the obligation has no owner."""

@@ -113,6 +113,7 @@ async def _fill(session: AsyncSession, tid: uuid.UUID, branch_id: uuid.UUID, use
         title=template.title,
         severity=template.severity,
         due_at=date.today() + timedelta(days=30),
+        series_date=date.today() + timedelta(days=30),
     )
     session.add_all(
         [

@@ -52,6 +52,7 @@ async def add_obligation(world: World, title: str, due: date, status: Obligation
                 severity=template.severity,
                 status=status,
                 due_at=due,
+                series_date=due,
             )
         )
 

@@ -11,7 +11,7 @@ from core.db.enums import OPEN_ALERT, AppRole, NotificationStatus, ObligationSta
 from core.db.session import Database
 from core.notify.models import NotificationEvent
 from core.obligations.actions import complete_obligation, waive_obligation
-from core.obligations.clock import run_obligation_clock
+from core.obligations.clock import due_fingerprint, overdue_fingerprint, run_obligation_clock
 from core.obligations.recurrence import Recurrence
 from core.tenancy.models import Tenant
 from tests.companies import new_branch, new_tenant, person
@@ -83,10 +83,10 @@ async def test_each_reminder_goes_out_once_at_its_lead_time(private_db: Database
         for event in await events(db, tenant):
             sent_on.setdefault(event.fingerprint, day)
     assert sent_on == {
-        f"obligation_due:{instance.id}:7": due - timedelta(days=7),
-        f"obligation_due:{instance.id}:1": due - timedelta(days=1),
-        f"obligation_due:{instance.id}:0": due,
-        f"obligation_overdue:{instance.id}": due + timedelta(days=1),
+        due_fingerprint(instance.id, due, 7): due - timedelta(days=7),
+        due_fingerprint(instance.id, due, 1): due - timedelta(days=1),
+        due_fingerprint(instance.id, due, 0): due,
+        overdue_fingerprint(instance.id, due): due + timedelta(days=1),
     }
     emitted = await events(db, tenant)
     assert len(emitted) == 4
@@ -123,13 +123,13 @@ async def test_catch_up_after_downtime_sends_the_current_level_only(private_db: 
     (late_instance,) = await instances_of(db, tenant, late.template.id)
     fingerprints = {e.fingerprint for e in await events(db, tenant)}
     assert fingerprints == {
-        f"obligation_due:{soon_instance.id}:7",
-        f"obligation_overdue:{late_instance.id}",
+        due_fingerprint(soon_instance.id, date(2026, 3, 20), 7),
+        overdue_fingerprint(late_instance.id, date(2026, 3, 5)),
     }
     assert (report.due_reminders, report.overdue_reminders) == (1, 1)
     # The next level still comes at its time.
     await run_obligation_clock(db, now=at_noon_utc(date(2026, 3, 19)))
-    assert f"obligation_due:{soon_instance.id}:1" in {
+    assert due_fingerprint(soon_instance.id, date(2026, 3, 20), 1) in {
         e.fingerprint for e in await events(db, tenant)
     }
 

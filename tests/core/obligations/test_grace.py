@@ -10,7 +10,12 @@ from sqlalchemy import select, update
 from core.db.enums import NotificationEventType, Severity
 from core.db.session import Database
 from core.notify.models import NotificationEvent
-from core.obligations.clock import grace_fingerprint, raised, run_obligation_clock
+from core.obligations.clock import (
+    grace_fingerprint,
+    overdue_fingerprint,
+    raised,
+    run_obligation_clock,
+)
 from core.obligations.models import ObligationTemplate
 from core.obligations.recurrence import Recurrence
 from tests.companies import new_branch, new_tenant
@@ -75,8 +80,8 @@ async def test_grace_escalation_fires_once_with_severity_raised(private_db: Data
             )
         )
     assert [(a.fingerprint, a.severity) for a in alerts] == [
-        (f"obligation_overdue:{instance.id}", Severity.high),
-        (grace_fingerprint(instance.id), Severity.critical),
+        (overdue_fingerprint(instance.id, DUE), Severity.high),
+        (grace_fingerprint(instance.id, DUE), Severity.critical),
     ]
     escalation = alerts[1].payload_json
     assert escalation["escalated"] is True
