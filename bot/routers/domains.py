@@ -2,6 +2,8 @@
 
 Adding and checking do network work (a DNS lookup, a handshake): those handlers are flagged
 `network` and use core's phased services, so no transaction is open while they wait.
+A paused domain (`intrex domain pause`) shows as paused in /domains; /check still checks
+it, being an explicit request, and says that the result was not recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from core.tenancy.scope import Actor, ActorUnits
 USAGE_ADD = "/adddomain HOST[:PORT] [BRANCH_CODE]"
 USAGE_REMOVE = "/removedomain HOST[:PORT]"
 USAGE_CHECK = "/check HOST[:PORT]"
+PAUSED_MARK = "⏸"
 
 
 def outcome_text(target: str, outcome: CheckOutcome, texts: Texts, timezone: str) -> str:
@@ -68,7 +71,16 @@ async def domains(message: Message, session: AsyncSession, actor: Actor, texts: 
         mark = CERTIFICATE_MARK.get(domain.status, "⚪") if domain.status else "⚪"
         branch = f" [{e(state.branch_code)}]" if state.branch_code else ""
         checked = texts.moment(domain.last_checked_at, actor.timezone)
-        if result is not None and result.days_remaining is not None:
+        if domain.paused_at is not None:
+            lines.append(
+                _("{mark} {target}{branch}: paused since {moment}").format(
+                    mark=PAUSED_MARK,
+                    target=e(target),
+                    branch=branch,
+                    moment=texts.moment(domain.paused_at, actor.timezone),
+                )
+            )
+        elif result is not None and result.days_remaining is not None:
             lines.append(
                 _("{mark} {target}{branch}: {status}, {days}, checked {moment}").format(
                     mark=mark,
@@ -137,7 +149,10 @@ async def check(
 ) -> None:
     [target] = arguments(command, USAGE_CHECK, 1)
     checked = await check_now(units, target, settings=settings, resolver=ssl_resolver)
-    await message.answer(outcome_text(target, checked.outcome, texts, tenant.timezone))
+    answer = outcome_text(target, checked.outcome, texts, tenant.timezone)
+    if checked.domain is not None and checked.domain.paused_at is not None:
+        answer += "\n" + _("Monitoring is paused: this result was not recorded.")
+    await message.answer(answer)
 
 
 def build_router() -> Router:

@@ -128,7 +128,7 @@ async def digest_summary(
             select(
                 func.count().filter(Domain.status.in_(FAILING_CHECKS)),
                 func.count().filter(Domain.status == SslCheckStatus.warning),
-            ).where(domains_in_scope)
+            ).where(domains_in_scope, Domain.paused_at.is_(None))
         )
     ).one()
     return DigestSummary(

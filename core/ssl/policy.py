@@ -33,6 +33,11 @@ def can_remove_domain(actor: Actor, domain: DomainFacts) -> bool:
     return actor.role.head_office and can_view_domain(actor, domain)
 
 
+def can_pause_domain(actor: Actor, domain: DomainFacts) -> bool:
+    """Pausing and resuming monitoring, like removing it, is head office's call."""
+    return actor.role.head_office and can_view_domain(actor, domain)
+
+
 def can_check(actor: Actor, domain: DomainFacts | None) -> bool:
     """`domain` None: a host Intrex does not monitor (head office only)."""
     if domain is None:

@@ -74,7 +74,8 @@ async def claim_due(
     limit: int,
 ) -> list[ClaimedDomain]:
     """Take the lease on up to `limit` due, unclaimed domains of any tenant (system path);
-    the domains of a deactivated branch pause (they are not due until it is activated).
+    a paused domain is never due, and the domains of a deactivated branch pause (they are
+    not due until it is activated).
 
     Due means due at `now`, the round's clock; the lease runs from the moment of the claim
     (or `now`, if later), so a batch claimed late in a long round is still covered.
@@ -84,6 +85,7 @@ async def claim_due(
         select(Domain.id)
         .where(
             Domain.next_check_at <= now,
+            Domain.paused_at.is_(None),
             or_(Domain.claimed_until.is_(None), Domain.claimed_until < now),
             ~exists().where(
                 Branch.id == Domain.branch_id, Branch.status == BranchStatus.inactive.value
@@ -162,7 +164,8 @@ async def _write(
     """Record outcomes tenant by tenant, each in its tenant's unit of work, claims released.
 
     The next check is one interval after this one (after the round's `now`, if that is
-    later), so two checks of a domain are never closer than the interval.
+    later), so two checks of a domain are never closer than the interval. A domain paused
+    since its claim has lost it (pausing drops the lease), so its check is not recorded.
     """
     interval = timedelta(minutes=settings.ssl_check_interval_minutes)
     by_tenant: dict[uuid.UUID, dict[uuid.UUID, CheckOutcome]] = defaultdict(dict)

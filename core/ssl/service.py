@@ -1,19 +1,21 @@
-"""Domains of a tenant, for an acting person: list, register, remove, check now.
+"""Domains of a tenant, for an acting person: list, register, remove, pause, resume, check now.
 
 Registering and checking do network work (a DNS lookup, a TLS handshake), so they are two
 phases around it and never hold a transaction open on the network: `plan_domain` /
 `find_checkable` decide in one unit of work (policy, duplicates, scope), the check runs
 outside any, and `register_domain` / `record_check` write in a new one, re-reading what
-they need. `add_domain` and `check_now` put the phases together for callers that hold an
-`ActorUnits` (the bot's network handlers, the tests). Every write carries its
-`activity_logs` entry in the same transaction, so a refusal or a failure leaves nothing
-half-written.
+they need. `add_domain` and `check_now` put the phases together for callers that can open
+units of work (`Units`: the bot's network handlers, the command line, the tests). Every
+write carries its `activity_logs` entry in the same transaction, so a refusal or a failure
+leaves nothing half-written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +24,8 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.audit import add_recorded, record, snapshot
+from core.audit import add_recorded, record, record_update, snapshot
+from core.clock import utc_now
 from core.config import Settings
 from core.db.enums import BranchStatus
 from core.errors import (
@@ -39,11 +42,18 @@ from core.ssl.hosts import HostPort, parse_host_port, public_addresses
 from core.ssl.models import Domain, SslCheckResult
 from core.ssl.recording import record_outcome
 from core.tenancy.models import Branch
-from core.tenancy.scope import Actor, ActorUnits
+from core.tenancy.scope import Actor
 from core.tenancy.service import normalise_branch_code
 
 INTERNAL_COLUMNS = ("claimed_until", "claim_token")
 """Scheduling lease columns: noise in the audit trail."""
+
+Units = Callable[[], AbstractAsyncContextManager[tuple[AsyncSession, Actor]]]
+"""Opens one unit of work and its actor, afresh for each phase of network work: a person's
+`ActorUnits` (the bot), or the command line's `console_unit` in a tenant."""
+
+ALERT_PREFIXES = ("ssl_failure:{id}:", "ssl_expiry:{id}:")
+"""The fingerprints of a domain's certificate alerts (`core.ssl.recording`)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,10 @@ class DomainState:
     domain: Domain
     branch_code: str | None
     last_result: SslCheckResult | None
+
+    @property
+    def paused(self) -> bool:
+        return self.domain.paused_at is not None
 
 
 async def ensure_public_target(
@@ -170,7 +184,7 @@ async def register_domain(
 
 
 async def add_domain(
-    units: ActorUnits,
+    units: Units,
     host_port: str,
     branch_code: str | None = None,
     *,
@@ -194,14 +208,7 @@ async def remove_domain(session: AsyncSession, actor: Actor, host_port: str) -> 
     if not policy.can_remove_domain(actor, domain):
         raise PermissionDeniedError(ErrorCode.head_office_only)
     before = snapshot(domain, exclude=INTERNAL_COLUMNS)
-    for prefix in (f"ssl_failure:{domain.id}:", f"ssl_expiry:{domain.id}:"):
-        await resolve_events(
-            session,
-            tenant_id=actor.tenant_id,
-            fingerprint_prefix=prefix,
-            resolution="domain_removed",
-            by_user_id=actor.user_id,
-        )
+    await _end_alerts(session, actor, domain, "domain_removed")
     await session.delete(domain)
     await record(
         session,
@@ -213,6 +220,87 @@ async def remove_domain(session: AsyncSession, actor: Actor, host_port: str) -> 
         user_id=actor.user_id,
     )
     return domain
+
+
+async def pause_domain(
+    session: AsyncSession, actor: Actor, host_port: str, *, now: datetime | None = None
+) -> Domain:
+    """Stop checking a domain for now, keeping it and its history; its open alerts end.
+
+    The round's lease is dropped too, so a round that claimed the domain just before
+    cannot record its check after the pause (it finds the claim gone). The failure
+    episode closes with the alerts: if the host still fails after `resume_domain`, that
+    is a new episode and a new alert, not a silent continuation of one already ended.
+    """
+    domain = await _domain_to_pause(session, actor, host_port)
+    if domain.paused_at is not None:
+        raise ConflictError(ErrorCode.domain_paused, target=_target_of(domain))
+    before = snapshot(domain, exclude=INTERNAL_COLUMNS)
+    await _end_alerts(session, actor, domain, "domain_paused")
+    domain.paused_at = utc_now(now)
+    domain.claimed_until = None
+    domain.claim_token = None
+    domain.failure_episode_id = None
+    domain.failure_since = None
+    await record_update(
+        session,
+        domain,
+        before,
+        tenant_id=actor.tenant_id,
+        action="domain.pause",
+        entity_type="domain",
+        user_id=actor.user_id,
+        exclude=INTERNAL_COLUMNS,
+    )
+    return domain
+
+
+async def resume_domain(
+    session: AsyncSession, actor: Actor, host_port: str, *, now: datetime | None = None
+) -> Domain:
+    """Monitor a paused domain again, due at once: the next round checks it."""
+    domain = await _domain_to_pause(session, actor, host_port)
+    if domain.paused_at is None:
+        raise ConflictError(ErrorCode.domain_not_paused, target=_target_of(domain))
+    before = snapshot(domain, exclude=INTERNAL_COLUMNS)
+    domain.paused_at = None
+    domain.next_check_at = utc_now(now)
+    await record_update(
+        session,
+        domain,
+        before,
+        tenant_id=actor.tenant_id,
+        action="domain.resume",
+        entity_type="domain",
+        user_id=actor.user_id,
+        exclude=INTERNAL_COLUMNS,
+    )
+    return domain
+
+
+async def _domain_to_pause(session: AsyncSession, actor: Actor, host_port: str) -> Domain:
+    target = parse_host_port(host_port)
+    domain = await _domain_at(session, target, lock=True)
+    if domain is None or not policy.can_view_domain(actor, domain):
+        raise NotFoundError(ErrorCode.domain_not_found, target=str(target))
+    if not policy.can_pause_domain(actor, domain):
+        raise PermissionDeniedError(ErrorCode.head_office_only)
+    return domain
+
+
+async def _end_alerts(session: AsyncSession, actor: Actor, domain: Domain, resolution: str) -> None:
+    for prefix in ALERT_PREFIXES:
+        await resolve_events(
+            session,
+            tenant_id=actor.tenant_id,
+            fingerprint_prefix=prefix.format(id=domain.id),
+            resolution=resolution,
+            by_user_id=actor.user_id,
+        )
+
+
+def _target_of(domain: Domain) -> str:
+    return str(HostPort(domain.hostname, domain.port))
 
 
 async def list_domains(session: AsyncSession, actor: Actor) -> list[DomainState]:
@@ -267,6 +355,8 @@ async def record_check(
     current = await session.scalar(select(Domain).where(Domain.id == domain_id).with_for_update())
     if current is None or not policy.can_check(actor, current):
         return CheckedDomain(target, outcome)
+    if current.paused_at is not None:
+        return CheckedDomain(target, outcome, current)
     branch_code = (
         await session.scalar(select(Branch.code).where(Branch.id == current.branch_id))
         if current.branch_id
@@ -284,10 +374,15 @@ async def record_check(
 
 
 async def check_now(
-    units: ActorUnits, host_port: str, *, settings: Settings, resolver: Resolver | None = None
+    units: Units, host_port: str, *, settings: Settings, resolver: Resolver | None = None
 ) -> CheckedDomain:
     """Check a host now. A registered domain in scope gets the result recorded, with alerts;
-    any other host (head office only) is checked and answered, nothing stored."""
+    any other host (head office only) is checked and answered, nothing stored.
+
+    A paused domain is checked too (someone asked, explicitly) and answered, but nothing
+    is recorded: no history, no alerts, no change to its schedule, as the pause promised.
+    The answer then carries the domain and no result.
+    """
     async with units() as (session, actor):
         target, domain = await find_checkable(session, actor, host_port)
         domain_id = domain.id if domain is not None else None
