@@ -36,6 +36,7 @@ COMMANDS = [
     ("users", N_("People: roles, branches, status (managers, head office)")),
     ("invites", N_("Open invites, to revoke (head office)")),
     ("invite", N_("Invite a colleague (head office)")),
+    ("templates", N_("Obligation templates and the catalogue (head office)")),
     ("language", N_("English or বাংলা")),
     ("help", N_("What you can do")),
 ]

@@ -13,11 +13,14 @@ from rich.table import Table
 from sqlalchemy import select
 
 from cli.database import answer_for_tenant, answer_from_database, open_target
+from cli.domains import domain_app
+from cli.jurisdictions import jurisdiction_app
 from cli.notify import connector_app, notify_app, route_app
 from cli.obligations import import_app, obligations_app
 from cli.output import JSON_OPTION, Reply, answer, emit, fail
 from cli.people import invite_app, refuse_usage, user_app
 from cli.ssl import ssl_app
+from cli.templates import template_app
 from core.config import get_settings
 from core.crypto import generate_key, load_secret_box
 from core.db.enums import BranchStatus
@@ -49,8 +52,11 @@ app.add_typer(invite_app, name="invite")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ssl_app, name="ssl")
+app.add_typer(domain_app, name="domain")
 app.add_typer(import_app, name="import")
 app.add_typer(obligations_app, name="obligations")
+app.add_typer(jurisdiction_app, name="jurisdiction")
+app.add_typer(template_app, name="template")
 app.add_typer(connector_app, name="connector")
 app.add_typer(route_app, name="route")
 app.add_typer(notify_app, name="notify")
@@ -160,8 +166,8 @@ def branch_create(
             region=region,
         )
         return Reply(
-            {"ok": True, "id": branch.id, "code": branch.code, "name": branch.name},
-            f"Created branch [bold]{branch.code}[/] {branch.name} in {owner.name}",
+            {"ok": True, **branch_json(branch)},
+            f"Created branch {branch_text(branch)} in {escape(owner.name)}",
         )
 
     answer_for_tenant(as_json, tenant, work)

@@ -135,19 +135,20 @@ async def obligation(
     """A one-off obligation for one branch, due `due_in_days` after the tenant's local today."""
     local_today = datetime.now(ZoneInfo(company.tenant.timezone)).date()
     anchor = local_today + timedelta(days=due_in_days)
-    await create_template(
-        db,
-        company.tenant,
-        TemplateSpec(
-            category=ObligationCategory.fire_safety,
-            title=title,
-            recurrence=Recurrence.none,
-            severity=Severity.high,
-            anchor_date=anchor,
-            proof_required=proof,
-            branch_id=branch.id,
-        ),
-    )
+    async with console_unit(db, company.tenant.id) as (session, actor):
+        await create_template(
+            session,
+            actor,
+            TemplateSpec(
+                category=ObligationCategory.fire_safety,
+                title=title,
+                recurrence=Recurrence.none,
+                severity=Severity.high,
+                anchor_date=anchor,
+                proof_required=proof,
+                branch_id=branch.id,
+            ),
+        )
     async with db.tenant_uow(company.tenant.id) as session:
         found = await session.scalar(
             select(ObligationInstance.id).where(

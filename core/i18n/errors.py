@@ -30,7 +30,7 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.waive_reason_missing: N_("A reason is required to waive an obligation."),
     ErrorCode.waive_reason_too_long: N_("The reason is longer than {limit} characters."),
     ErrorCode.unknown_window: N_(
-        "Unknown filter “{value}”. Try /obligations overdue, today, week or all."
+        "Unknown filter “{value}”. Try /obligations overdue, today, week, all or mine."
     ),
     ErrorCode.page_out_of_range: N_("There is no such page."),
     ErrorCode.page_size_out_of_range: N_("The page size must be between 1 and {limit}."),
@@ -46,10 +46,51 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.due_date_out_of_range: N_(
         "The date {value} is outside the calendar Intrex keeps ({earliest} to {latest})."
     ),
+    ErrorCode.due_date_format: N_("“{value}” is not a date: write YYYY-MM-DD or DD/MM/YYYY."),
+    ErrorCode.due_date_unreal: N_("“{value}” is not a real date."),
+    ErrorCode.reason_missing: N_(
+        "A reason is required: say why the obligation is changed or deleted."
+    ),
+    ErrorCode.obligation_unchanged: N_(
+        "Nothing to change: give a new due date, owner or severity."
+    ),
+    ErrorCode.obligation_has_proof: N_(
+        "“{title}” has proof files attached: waive it instead, so that the evidence is kept."
+    ),
+    ErrorCode.obligation_id_ambiguous: N_(
+        "“{value}” is the start of several obligations' ids: give more of the id."
+    ),
+    ErrorCode.obligation_date_taken: N_(
+        "Branch {code} already has “{title}” due on {date}: change or delete that one."
+    ),
+    ErrorCode.owner_inactive: N_(
+        "{name} is disabled: only an active person can own an obligation."
+    ),
+    ErrorCode.owner_not_in_scope: N_(
+        "{name} does not work for branch {code}: the owner must be someone of that branch "
+        "or of head office."
+    ),
     ErrorCode.template_scope_ambiguous: N_(
         "A template applies to a jurisdiction or to one branch, not both."
     ),
+    ErrorCode.template_not_found: N_(
+        "There is no template “{value}”: give its id or at least its first 6 characters."
+    ),
+    ErrorCode.lead_days_empty: N_(
+        "Give at least one reminder lead day (days before the due date, e.g. 30,14,7,3,1,0)."
+    ),
+    ErrorCode.lead_days_invalid: N_(
+        "“{value}” is not a list of reminder lead days: write whole numbers of days "
+        "separated by commas, e.g. 30,14,7,3,1,0."
+    ),
+    ErrorCode.grace_days_out_of_range: N_("Grace days must be between 0 and {limit}."),
+    ErrorCode.catalogue_key_unknown: N_(
+        "The catalogue has no entry “{value}”. Did you mean: {close}?"
+    ),
     ErrorCode.jurisdiction_not_found: N_("There is no jurisdiction {value}."),
+    ErrorCode.jurisdiction_ambiguous: N_(
+        "“{value}” names more than one jurisdiction ({choices}): give the one you mean."
+    ),
     ErrorCode.country_code_invalid: N_("“{value}” is not a two-letter country code."),
     ErrorCode.document_not_found: N_("No such document in your branches."),
     ErrorCode.document_empty: N_("The file is empty: nothing was stored."),
@@ -78,6 +119,8 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.note_too_long: N_("The note is longer than {limit} characters."),
     ErrorCode.domain_not_found: N_("{target} is not monitored in your scope."),
     ErrorCode.domain_exists: N_("{target} is already monitored."),
+    ErrorCode.domain_paused: N_("Monitoring of {target} is already paused."),
+    ErrorCode.domain_not_paused: N_("Monitoring of {target} is not paused."),
     ErrorCode.host_invalid: N_("“{value}” is not a host name or HOST:PORT ({reason})."),
     ErrorCode.host_private: N_(
         "{target} resolves to a private or local address ({address}); Intrex only checks "
@@ -94,6 +137,15 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.branch_needed: N_("The {role} role needs at least one branch: name its code."),
     ErrorCode.branch_unwanted: N_("Head office admins act for every branch: leave out the branch."),
     ErrorCode.branch_inactive: N_("Branch {code} is deactivated: activate it first."),
+    ErrorCode.place_unknown: N_("Unknown {what} “{value}”."),
+    ErrorCode.place_unknown_suggested: N_("Unknown {what} “{value}”: did you mean {suggestions}?"),
+    ErrorCode.district_not_in_division: N_("{district} district is not in {division} division."),
+    ErrorCode.city_corporation_not_in_district: N_(
+        "{city_corporation} is not in {district} district."
+    ),
+    ErrorCode.city_corporation_not_in_division: N_(
+        "{city_corporation} is not in {division} division."
+    ),
     ErrorCode.user_not_found: N_(
         "There is no user “{value}” in this tenant: give an id, an email or a @username."
     ),
@@ -212,12 +264,29 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.import_field_count: N_("has {fields} fields, the header has {columns}"),
     ErrorCode.import_row_repeated: N_("repeats line {line}"),
     ErrorCode.import_no_rows: N_("the file has a header but no rows"),
-    ErrorCode.import_due_date_format: N_("due_date “{value}” is not a date in the form YYYY-MM-DD"),
-    ErrorCode.import_due_date_unreal: N_("due_date “{value}” is not a real date"),
+    ErrorCode.import_nul_byte: N_("the {column} column holds a NUL byte"),
+    ErrorCode.import_xlsx_invalid: N_("the file is not an XLSX workbook that can be read"),
+    ErrorCode.import_grace_days_invalid: N_(
+        "grace_days “{value}” is not a whole number of days from 0 to {limit}"
+    ),
     ErrorCode.import_proof_required_invalid: N_("proof_required “{value}” is not yes or no"),
     ErrorCode.import_severity_differs: N_(
         "already imported with severity {severity}; "
         "change it there rather than importing a second copy"
+    ),
+    ErrorCode.import_port_twice: N_(
+        "hostname “{value}” carries a port and the port column gives {port}: give it once"
+    ),
+    ErrorCode.import_head_office_only: N_(
+        "Only head office can import obligations from a file. To attach a file as proof, "
+        "press 📎 on its obligation in /obligations first."
+    ),
+    ErrorCode.import_file_too_large: N_(
+        "The file is larger than {limit}, the limit for an import. Split it into smaller files."
+    ),
+    ErrorCode.import_type_refused: N_(
+        "This file is not CSV or XLSX (it looks like {detected}). Send the obligations as a "
+        "CSV (UTF-8) or Excel (XLSX) file."
     ),
     ErrorCode.encryption_keys_empty: N_(
         "SECRET_KEYS is empty: generate one with `intrex keys generate`."

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import add_recorded, record, snapshot
 from core.db.driver import DriverReads
-from core.db.enums import BranchStatus, ObligationCategory, Severity, UserStatus
+from core.db.enums import BranchStatus, ObligationCategory, Severity
 from core.errors import (
     ConflictError,
     ErrorCode,
@@ -58,11 +58,10 @@ from core.obligations.parsing import parse_instance_id
 from core.obligations.queries import list_open_obligations
 from core.obligations.recurrence import Recurrence, check_due_date
 from core.obligations.schedule import first_reminder_on, status_for
-from core.obligations.templates import clean_title, normalise_lead_days
+from core.obligations.templates import checked_owner, clean_title, normalise_lead_days
 from core.obligations.views import ObligationPage, ObligationView, Window
-from core.tenancy.models import Branch, User
-from core.tenancy.names import user_name
-from core.tenancy.scope import Actor, linked_branches
+from core.tenancy.models import Branch
+from core.tenancy.scope import Actor
 from core.tenancy.service import normalise_branch_code
 
 MIN_ID_PREFIX = 8
@@ -134,19 +133,6 @@ def clean_reason(reason: str | None, *, required: bool) -> str | None:
     if len(cleaned) > MAX_WAIVE_REASON:
         raise ValidationError(ErrorCode.waive_reason_too_long, limit=MAX_WAIVE_REASON)
     return cleaned
-
-
-async def checked_owner(session: AsyncSession, owner_user_id: int, branch: Branch) -> int:
-    """The owner's id if they are active and may own an obligation of `branch`; else refused."""
-    owner = await session.get(User, owner_user_id)
-    if owner is None:
-        raise NotFoundError(ErrorCode.user_not_found, value=str(owner_user_id))
-    if owner.status != UserStatus.active.value:
-        raise ValidationError(ErrorCode.owner_inactive, name=user_name(owner))
-    branch_ids = await session.scalar(select(linked_branches(owner.id)))
-    if not policy.may_own(owner.role, branch_ids or (), branch.id):
-        raise ValidationError(ErrorCode.owner_not_in_scope, name=user_name(owner), code=branch.code)
-    return owner.id
 
 
 async def _managed_branch(session: AsyncSession, actor: Actor, code: str) -> Branch:

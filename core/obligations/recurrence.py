@@ -32,6 +32,8 @@ MAX_EVERY_DAYS = 3660
 EVERY = re.compile(r"^every\s*[:=]?\s*(\d+)(?:\s*days?)?$")
 EARLIEST_DUE = date(2000, 1, 1)
 LATEST_DUE = date(2099, 12, 31)
+ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+DAY_FIRST_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,29 @@ def check_due_date(day: date) -> date:
             latest=LATEST_DUE.isoformat(),
         )
     return day
+
+
+def parse_due_date(value: str) -> date:
+    """A date as people write it, `2026-06-30` or day first as in Bangladesh, `30/06/2026`
+    (in Latin or Bengali digits), inside the calendar Intrex keeps.
+
+    A text of neither form, a day that does not exist (`2026-02-30`) and a date outside
+    `EARLIEST_DUE`..`LATEST_DUE` are each refused with their own reason.
+    """
+    cleaned = value.strip()
+    iso = ISO_DATE.fullmatch(cleaned)
+    if iso is not None:
+        year, month, day = iso.groups()
+    else:
+        day_first = DAY_FIRST_DATE.fullmatch(cleaned)
+        if day_first is None:
+            raise ValidationError(ErrorCode.due_date_format, value=cleaned)
+        day, month, year = day_first.groups()
+    try:
+        parsed = date(int(year), int(month), int(day))
+    except ValueError:
+        raise ValidationError(ErrorCode.due_date_unreal, value=cleaned) from None
+    return check_due_date(parsed)
 
 
 def occurrence(anchor: date, recurrence: Recurrence, index: int) -> date:

@@ -38,6 +38,7 @@ from core.obligations.models import ObligationInstance
 from core.obligations.recurrence import Recurrence
 from core.obligations.templates import TemplateSpec, create_template
 from core.ssl.models import Domain, SslCheckResult
+from core.tenancy.scope import console_unit
 from tests.companies import new_branch, new_tenant, person
 from tests.core.ssl.pki import Pki
 from tests.core.ssl.servers import loopback_servers
@@ -126,18 +127,19 @@ async def test_two_workers_do_everything_exactly_once(
                 )
                 for port in ports
             )
-        await create_template(
-            db,
-            tenant,
-            TemplateSpec(
-                category=ObligationCategory.fire_safety,
-                title="Fire certificate",
-                recurrence=Recurrence.none,
-                severity=Severity.high,
-                anchor_date=datetime.now(UTC).date() + timedelta(days=3),
-                branch_id=branch.id,
-            ),
-        )
+        async with console_unit(db, tenant.id) as (session, actor):
+            await create_template(
+                session,
+                actor,
+                TemplateSpec(
+                    category=ObligationCategory.fire_safety,
+                    title="Fire certificate",
+                    recurrence=Recurrence.none,
+                    severity=Severity.high,
+                    anchor_date=datetime.now(UTC).date() + timedelta(days=3),
+                    branch_id=branch.id,
+                ),
+            )
         hooks = []
         for name in ("first", "escalation"):
             spec = ConnectorSpec(type=ConnectorType.webhook, name=name, url=receiver.url)

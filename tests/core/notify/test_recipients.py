@@ -21,8 +21,8 @@ from core.db.enums import (
     NotificationStatus,
     Severity,
 )
-from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.ack import acknowledge
+from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.dispatcher import Dispatcher
 from core.notify.events import emit_event
 from core.notify.models import BranchGroup, NotificationEvent
@@ -328,7 +328,7 @@ async def test_an_owner_nobody_can_reach_does_not_hold_the_routes_back(
     world: World, telegram: None, sent: tuple[Dispatcher, RecordingTelegram], clock: Clock
 ) -> None:
     dispatcher, recorder = sent
-    event, owner_chat, manager_chat, owner = await _owned_reminder(world, clock)
+    _, _, manager_chat, owner = await _owned_reminder(world, clock)
     async with console_unit(world.db, world.tenant.id) as (session, actor):
         await set_person_active(session, actor, owner.user_id, active=False)
     await dispatcher.run_once()

@@ -26,7 +26,7 @@ from core.obligations.recurrence import Recurrence
 from core.obligations.templates import TemplateResult, TemplateSpec, create_template
 from core.storage import DocumentStorage
 from core.tenancy.models import Branch, Tenant
-from core.tenancy.scope import ActorUnits
+from core.tenancy.scope import ActorUnits, console_unit
 
 LIMITS = UploadLimits(max_bytes=1024 * 1024, files_per_day=50, bytes_per_day=50 * 1024 * 1024)
 
@@ -44,23 +44,29 @@ async def new_template(
     now: datetime | None = None,
     title: str = "VAT return",
     severity: Severity = Severity.high,
+    category: ObligationCategory = ObligationCategory.tax_vat,
+    grace_days: int = 0,
+    owner_user_id: int | None = None,
 ) -> TemplateResult:
-    return await create_template(
-        db,
-        tenant,
-        TemplateSpec(
-            category=ObligationCategory.tax_vat,
-            title=title,
-            recurrence=recurrence,
-            severity=severity,
-            anchor_date=anchor,
-            proof_required=proof_required,
-            reminder_lead_days=lead_days,
-            branch_id=branch.id if branch else None,
-            jurisdiction_id=jurisdiction_id,
-        ),
-        now=now,
-    )
+    """A template made by `create_template`, as the command line makes one (head office)."""
+    async with console_unit(db, tenant.id, now=now) as (session, actor):
+        return await create_template(
+            session,
+            actor,
+            TemplateSpec(
+                category=category,
+                title=title,
+                recurrence=recurrence,
+                severity=severity,
+                anchor_date=anchor,
+                proof_required=proof_required,
+                reminder_lead_days=lead_days,
+                branch_id=branch.id if branch else None,
+                jurisdiction_id=jurisdiction_id,
+                grace_days=grace_days,
+                owner_user_id=owner_user_id,
+            ),
+        )
 
 
 async def instances_of(

@@ -9,6 +9,7 @@ from core.db.session import Database
 from core.obligations.generation import generate_instances, run_obligation_generation
 from core.obligations.recurrence import Recurrence
 from core.obligations.reference import find_jurisdiction
+from core.tenancy.models import Branch
 from tests.companies import new_branch, new_tenant
 from tests.core.obligations.helpers import audit_count, instances_of, new_template
 
@@ -124,7 +125,11 @@ async def test_generation_job_extends_horizon_for_new_branches(private_db: Datab
     tenant = await new_tenant(db)
     await new_branch(db, tenant, "OLD")
     await new_template(db, tenant, anchor=date(2026, 3, 20), now=NOW)
-    newcomer = await new_branch(db, tenant, "NEW")
+    # A branch written straight into the table: `create_branch` would generate its
+    # instances in its own transaction; the job must find those it lacks on its own.
+    async with db.tenant_uow(tenant.id) as session:
+        newcomer = Branch(tenant_id=tenant.id, code="NEW", name="Newcomer")
+        session.add(newcomer)
     report = await run_obligation_generation(db, now=NOW)
     assert report.created == 12
     assert report.per_tenant[tenant.id] == 12

@@ -21,8 +21,8 @@ from core.i18n.errors import render_error
 from core.obligations.generation import continue_series, generate_instances
 from core.obligations.models import ObligationInstance, ObligationTemplate
 from core.obligations.queries import list_open_obligations
-from core.obligations.reference import find_jurisdiction
 from core.obligations.recurrence import Recurrence
+from core.obligations.reference import find_jurisdiction
 from core.obligations.templates import TemplateResult, TemplateSpec, create_template
 from core.ssl.models import Domain
 from core.ssl.scheduler import claim_due
