@@ -80,8 +80,36 @@ class PersonBranchButton(CallbackData, prefix="ub"):
     page: Page = 0
 
 
+class ImportButton(CallbackData, prefix="im"):
+    """import | cancel, on the preview of an obligations file (`token`: that preview's, hex)."""
+
+    action: str
+    token: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+
+
 class InviteButton(CallbackData, prefix="iv"):
     """revoke, on one invite (hex id)."""
 
     action: str
     id: str
+
+
+class TemplatePageButton(CallbackData, prefix="tl"):
+    """A page of /templates."""
+
+    page: Page
+
+
+class TemplateButton(CallbackData, prefix="tt"):
+    """show | deactivate | activate, on one template (hex id); `page`: the list's, for Back."""
+
+    action: str
+    id: str
+    page: Page = 0
+
+
+class CatalogueButton(CallbackData, prefix="tc"):
+    """list (the catalogue) | adopt (the entry `key`) | all (every entry)."""
+
+    action: str
+    key: str = ""

@@ -9,3 +9,5 @@ class Flow(StatesGroup):
     waiting_ack_note = State()
     choosing_proof_target = State()
     """A file arrived unasked; its file id waits while the person picks the obligation."""
+    confirming_import = State()
+    """An obligations file was previewed; it waits for Import or Cancel (bot/routers/imports)."""

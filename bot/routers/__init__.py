@@ -10,10 +10,12 @@ from bot.routers import (
     fallback,
     flows,
     groups,
+    imports,
     language,
     linking,
     obligations,
     people,
+    templates,
 )
 
 
@@ -29,7 +31,9 @@ def all_routers() -> list[Router]:
         domains.build_router(),
         admin.build_router(),
         people.build_router(),
+        templates.build_router(),
         language.build_router(),
+        imports.build_router(),
         flows.build_router(),
         fallback.build_router(),
     ]
