@@ -283,9 +283,9 @@ def _is_xlsx(data: bytes, filename: str) -> bool:
     return data.startswith(XLSX_MAGIC) or filename.lower().endswith((".xlsx", ".xlsm"))
 
 
-def _decode(data: bytes | str) -> str:
+def decode_text(data: bytes | str) -> str:
     """The text of a UTF-8 file (a BOM or none); bytes that are not UTF-8 are named by
-    position and line."""
+    position and line. Every CSV import reads its file through this."""
     if isinstance(data, str):
         return data.removeprefix("\ufeff")
     start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
@@ -299,10 +299,12 @@ def _decode(data: bytes | str) -> str:
         ) from exc
 
 
-def _csv_records(
-    content: str, errors: list[RowError], progress: Progress | None
-) -> Iterator[tuple[int, Sequence[object]]]:
-    """Each record of the CSV text with the line it starts on (header first)."""
+def csv_records(
+    content: str, errors: list[RowError], progress: Progress | None = None
+) -> Iterator[tuple[int, Sequence[str]]]:
+    """Each record of the CSV text with the line it starts on (header first); a malformed
+    record becomes a line-numbered fault in `errors` and reading goes on. Every CSV import
+    reads its records through this."""
     total = content.count("\n") + (0 if content.endswith("\n") else 1)
     reader = csv.reader(io.StringIO(content, newline=""), strict=True)
     previous_end = 0
@@ -373,12 +375,17 @@ def _xlsx_records(
         progress(ImportStage.checking, line, line)
 
 
-def _columns(header: Sequence[object]) -> list[str]:
-    """Each known column's position; a missing, unknown or repeated column is refused (a
-    column without a name is allowed and ignored: spreadsheets export trailing empty ones)."""
+def check_columns(
+    header: Sequence[object],
+    required: Sequence[str] = REQUIRED_COLUMNS,
+    optional: Sequence[str] = OPTIONAL_COLUMNS,
+) -> list[str]:
+    """The header's column names, cleaned; a missing, unknown or repeated column is refused
+    (a column without a name is allowed and ignored: spreadsheets export trailing empty
+    ones). Every import checks its header through this."""
     names = [str(name).strip().lower() for name in header]
-    missing = [name for name in REQUIRED_COLUMNS if name not in names]
-    unknown = [name for name in names if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and name]
+    missing = [name for name in required if name not in names]
+    unknown = [name for name in names if name not in (*required, *optional) and name]
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     problems = []
     if missing:
@@ -386,7 +393,7 @@ def _columns(header: Sequence[object]) -> list[str]:
             RowError(
                 1,
                 ErrorCode.import_columns_missing,
-                {"columns": ", ".join(missing), "expected": ", ".join(REQUIRED_COLUMNS)},
+                {"columns": ", ".join(missing), "expected": ", ".join(required)},
             )
         )
     if unknown:
@@ -565,7 +572,7 @@ def check_file(
     records = (
         _xlsx_records(data, checked.errors, progress)
         if isinstance(data, bytes) and xlsx
-        else _csv_records(_decode(data), checked.errors, progress)
+        else csv_records(decode_text(data), checked.errors, progress)
     )
     header = next(records, None)
     if header is None:
@@ -574,7 +581,7 @@ def check_file(
         if isinstance(name, str) and "\x00" in name:
             column = name.replace("\x00", "").strip()
             raise ImportRejectedError([RowError(1, ErrorCode.import_nul_byte, {"column": column})])
-    checker = _RowChecker(_columns(header[1]), branches, pad_short=xlsx)
+    checker = _RowChecker(check_columns(header[1]), branches, pad_short=xlsx)
     last = header[0]
     for line, cells in records:
         checker.check(line, cells, checked)

@@ -18,10 +18,7 @@ once, so the scheduler's next round checks them, in the background and concurren
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +33,13 @@ from core.clock import utc_now
 from core.config import Settings
 from core.db.enums import BranchStatus
 from core.errors import ErrorCode, PermissionDeniedError, ValidationError
-from core.obligations.importer import ImportRejectedError, RowError
+from core.obligations.importer import (
+    ImportRejectedError,
+    RowError,
+    check_columns,
+    csv_records,
+    decode_text,
+)
 from core.ssl import policy
 from core.ssl.checker import Resolver
 from core.ssl.hosts import HostPort, parse_host_port, parse_port
@@ -74,43 +77,20 @@ class DomainImportReport:
         return {"imported": self.rows, "domains": self.targets}
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 text, with or without a byte order mark."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportRejectedError(
-            [RowError(1, ErrorCode.import_not_utf8, {"position": exc.start})]
-        ) from exc
-
-
 def parse_domains_csv(text: str) -> tuple[list[DomainRow], list[RowError]]:
-    """Every data line parsed, and every fault found without the database, by line."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportRejectedError([RowError(1, ErrorCode.import_file_empty)]) from None
-    except csv.Error as exc:
-        raise ImportRejectedError(
-            [RowError(1, ErrorCode.import_csv_invalid, {"error": str(exc)})]
-        ) from exc
-    columns = [name.strip().lower() for name in header]
-    _check_header(columns)
-    rows: list[DomainRow] = []
+    """Every data line parsed, and every fault found without the database, by line (the
+    records and the header read as every import reads them: `core.obligations.importer`)."""
     errors: list[RowError] = []
+    records = csv_records(text, errors)
+    header = next(records, None)
+    if header is None:
+        raise ImportRejectedError(errors or [RowError(1, ErrorCode.import_file_empty)])
+    columns = check_columns(header[1], REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    rows: list[DomainRow] = []
     first_line: dict[HostPort, int] = {}
-    previous_end = reader.line_num
-    while True:
-        line = previous_end + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.append(RowError(line, ErrorCode.import_csv_invalid, {"error": str(exc)}))
-            break
-        previous_end = reader.line_num
+    last = header[0]
+    for line, cells in records:
+        last = line
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) != len(columns):
@@ -122,7 +102,8 @@ def parse_domains_csv(text: str) -> tuple[list[DomainRow], list[RowError]]:
                 )
             )
             continue
-        row, faults = _parse_row(line, dict(zip(columns, cells, strict=True)))
+        named = {name: cell for name, cell in zip(columns, cells, strict=True) if name}
+        row, faults = _parse_row(line, named)
         if row.target is not None:
             if row.target in first_line:
                 faults.append(
@@ -133,33 +114,8 @@ def parse_domains_csv(text: str) -> tuple[list[DomainRow], list[RowError]]:
         rows.append(row)
         errors.extend(faults)
     if not rows and not errors:
-        errors.append(RowError(previous_end, ErrorCode.import_no_rows))
+        errors.append(RowError(last, ErrorCode.import_no_rows))
     return rows, errors
-
-
-def _check_header(columns: list[str]) -> None:
-    known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-    unknown = [name for name in columns if name not in known]
-    repeated = sorted(name for name, count in Counter(columns).items() if count > 1)
-    faults = []
-    if missing:
-        faults.append(
-            RowError(
-                1,
-                ErrorCode.import_columns_missing,
-                {"columns": ", ".join(missing), "expected": ", ".join(known)},
-            )
-        )
-    if unknown:
-        shown = ", ".join(name or '""' for name in unknown)
-        faults.append(RowError(1, ErrorCode.import_columns_unknown, {"columns": shown}))
-    if repeated:
-        faults.append(
-            RowError(1, ErrorCode.import_columns_repeated, {"columns": ", ".join(repeated)})
-        )
-    if faults:
-        raise ImportRejectedError(faults)
 
 
 def _parse_row(line: int, cells: dict[str, str]) -> tuple[DomainRow, list[RowError]]:
@@ -366,8 +322,7 @@ async def import_domains(
     now: datetime | None = None,
 ) -> DomainImportReport:
     """Validate every row (file, tenant, DNS), then register all of them or none."""
-    text = decode(data) if isinstance(data, bytes) else data
-    rows, faults = parse_domains_csv(text)
+    rows, faults = parse_domains_csv(decode_text(data))
     async with units() as (session, actor):
         _, tenant_faults = await check_against_tenant(session, actor, rows)
     faults += tenant_faults

@@ -210,8 +210,9 @@ async def test_the_header_and_the_encoding_are_checked(
     assert await rejected(db, tenant, "hostname,hostname\na.example.test,b\n", settings) == [
         (1, ErrorCode.import_columns_repeated)
     ]
+    # The byte that is not UTF-8 is on line 2: the fault says so.
     assert await rejected(db, tenant, b"hostname\n\xff.example.test\n", settings) == [
-        (1, ErrorCode.import_not_utf8)
+        (2, ErrorCode.import_not_utf8)
     ]
     only_host = await run_import(db, tenant, "hostname\nlone.example.test\n", settings)
     assert [(d.hostname, d.port, d.branch_id) for d in only_host] == [
