@@ -128,11 +128,19 @@ async def _owner_step(session: AsyncSession, event: NotificationEvent) -> Notifi
     owner = await session.get(User, owner_id)
     if owner is None or owner.tenant_id != event.tenant_id or owner.status != "active":
         return None
+    return await _personal_step(session, event, owner, telegram_reference=OWNER)
+
+
+async def _personal_step(
+    session: AsyncSession, event: NotificationEvent, user: User, *, telegram_reference: str
+) -> NotificationStep | None:
+    """A level-1 step to one person: Telegram (by `telegram_reference`) when they are
+    linked, else their email; None when the tenant has no way to reach them."""
     by_type = await _first_connectors(session, event.tenant_id)
-    if owner.telegram_user_id is not None and ConnectorType.telegram_bot in by_type:
-        connector_id, recipient = by_type[ConnectorType.telegram_bot], OWNER
-    elif owner.email and ConnectorType.email_smtp in by_type:
-        connector_id, recipient = by_type[ConnectorType.email_smtp], owner.email
+    if user.telegram_user_id is not None and ConnectorType.telegram_bot in by_type:
+        connector_id, recipient = by_type[ConnectorType.telegram_bot], telegram_reference
+    elif user.email and ConnectorType.email_smtp in by_type:
+        connector_id, recipient = by_type[ConnectorType.email_smtp], user.email
     else:
         return None
     return NotificationStep(
@@ -155,22 +163,7 @@ async def _personal_digest_steps(
     user = await session.get(User, int(user_id))
     if user is None:
         return []
-    by_type = await _first_connectors(session, event.tenant_id)
-    if user.telegram_user_id is not None and ConnectorType.telegram_bot in by_type:
-        connector_id, recipient = by_type[ConnectorType.telegram_bot], f"{USER_PREFIX}{user.id}"
-    elif user.email and ConnectorType.email_smtp in by_type:
-        connector_id, recipient = by_type[ConnectorType.email_smtp], user.email
-    else:
+    step = await _personal_step(session, event, user, telegram_reference=f"{USER_PREFIX}{user.id}")
+    if step is None or (step.connector_id, step.recipient_ref) in seen:
         return []
-    if (connector_id, recipient) in seen:
-        return []
-    return [
-        NotificationStep(
-            tenant_id=event.tenant_id,
-            notification_event_id=event.id,
-            connector_id=connector_id,
-            recipient_ref=recipient,
-            level=1,
-            next_attempt_at=event.scheduled_for,
-        )
-    ]
+    return [step]

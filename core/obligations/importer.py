@@ -49,6 +49,7 @@ from core.obligations.generation import DEFAULT_HORIZON_MONTHS, generate_instanc
 from core.obligations.models import MAX_GRACE_DAYS
 from core.obligations.recurrence import check_due_date, parse_due_date, parse_recurrence
 from core.obligations.schedule import tenant_today
+from core.obligations.templates import clean_title
 from core.parsing import parse_enum
 from core.tenancy.models import Branch, Tenant
 from core.tenancy.people import MAX_USER_ID
@@ -270,13 +271,11 @@ def _parse_proof(raw: str) -> bool:
 
 
 def _title(raw: str) -> str | ValidationError:
-    """The title with its runs of spaces made one, or why it cannot be one."""
-    title = " ".join(raw.split())
-    if not title:
-        return ValidationError(ErrorCode.text_empty, what=N_("title"))
-    if len(title) > MAX_TITLE:
-        return ValidationError(ErrorCode.text_too_long, what=N_("title"), limit=MAX_TITLE)
-    return title
+    """The title as templates keep it (`clean_title`), or why it cannot be one."""
+    try:
+        return clean_title(raw)
+    except ValidationError as refused:
+        return refused
 
 
 def _is_xlsx(data: bytes, filename: str) -> bool:
