@@ -10,11 +10,13 @@ from core.notify.models import (
     NotificationEvent,
     NotificationRoute,
     NotificationStep,
+    RateBucket,
 )
 from core.obligations.models import (
     Jurisdiction,
     ObligationDocument,
     ObligationInstance,
+    ObligationSkip,
     ObligationTemplate,
     PendingUpload,
 )
@@ -24,7 +26,7 @@ from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
 GLOBAL_TABLES = frozenset({"jurisdictions"})
 """Reference tables shared by all tenants: read by request paths, written only by the system."""
 
-SYSTEM_TABLES = frozenset({"chat_states", "link_attempts"})
+SYSTEM_TABLES = frozenset({"chat_states", "link_attempts", "rate_buckets"})
 """Tables of no tenant that only the system path touches (request paths have no privilege)."""
 
 UNSCOPED_TABLES = GLOBAL_TABLES | SYSTEM_TABLES
@@ -46,8 +48,10 @@ __all__ = [
     "NotificationStep",
     "ObligationDocument",
     "ObligationInstance",
+    "ObligationSkip",
     "ObligationTemplate",
     "PendingUpload",
+    "RateBucket",
     "SslCheckResult",
     "Tenant",
     "User",

@@ -11,12 +11,14 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -185,6 +187,11 @@ class NotificationDelivery(Base):
             ["notification_steps.tenant_id", "notification_steps.id"],
             ondelete="CASCADE",
         ),
+        Index(
+            "ix_notification_deliveries_provider_message_id",
+            "provider_message_id",
+            postgresql_where=text("provider_message_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -200,7 +207,27 @@ class NotificationDelivery(Base):
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     """Where a Telegram copy landed, so acknowledging or resolving can edit every copy."""
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    """The provider's id of the sent message (WhatsApp's `wamid`), for its later statuses."""
+    provider_status: Mapped[str | None] = mapped_column(String(20))
+    """What the provider reported last: sent, delivered, read or failed."""
+    provider_status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    provider_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = created_at()
+
+
+class RateBucket(Base):
+    """A token bucket every replica shares (Telegram's limits): `tokens` left at
+    `refilled_at`; whoever takes a token refills it first by the time passed. System path
+    only: it belongs to no tenant."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class Acknowledgement(Base):
