@@ -46,7 +46,6 @@ from bot.i18n import CatalogueI18n, LanguageMiddleware
 from bot.routers.obligations import PAGE_SIZE, page_reply
 from core.config import Settings
 from core.db.enums import AppRole, Language
-from core.db.roles import SYSTEM_ROLE
 from core.db.session import Database
 from core.i18n import texts_for
 from core.obligations.queries import list_open_obligations, open_obligations_page
@@ -231,7 +230,7 @@ async def main() -> None:
         tenant_id = await load(admin, args.branches, args.instances, datetime.now(UTC).date())
         await admin.dispose()
         print(f"loaded {args.instances} instances in {time.perf_counter() - started:.0f} s")
-        db = Database(target.runtime_url, pool_size=20)
+        db = Database(target.runtime_url, system_url=target.system_url, pool_size=20)
         users: dict[Language, User] = {}
         async with db.tenant_uow(tenant_id) as session:
             for language, chat in CHATS.items():
@@ -247,9 +246,10 @@ async def main() -> None:
         settings = Settings(_env_file=None, bot_token=BENCH_TOKEN, telegram_api_url=stub.base_url)
         bot: Bot = create_bot(settings)
         dsn = target.runtime_url.set(drivername="postgresql").render_as_string(hide_password=False)
-        system = await asyncpg.create_pool(
-            dsn, min_size=IN_FLIGHT, max_size=IN_FLIGHT, server_settings={"role": SYSTEM_ROLE}
+        system_dsn = target.system_url.set(drivername="postgresql").render_as_string(
+            hide_password=False
         )
+        system = await asyncpg.create_pool(system_dsn, min_size=IN_FLIGHT, max_size=IN_FLIGHT)
         tenant = await asyncpg.create_pool(dsn, min_size=IN_FLIGHT, max_size=IN_FLIGHT)
         page_sql = compiled_page(tenant_id)
         held: dict[Language, tuple[ObligationPage, Actor]] = {}

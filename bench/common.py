@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
 from core.db.embedded import EmbeddedPostgres
 from core.db.migrate import migrate
-from core.db.roles import DEFAULT_RUNTIME_ROLE
-from core.db.target import DatabaseTarget, asyncpg_url
+from core.db.target import DatabaseTarget, asyncpg_url, local_target
 
 
 @asynccontextmanager
@@ -58,9 +57,7 @@ async def scratch_database(server_url: URL) -> AsyncIterator[DatabaseTarget]:
     name = f"intrex_bench_{uuid.uuid4().hex[:10]}"
     await autocommit(server_url, f'CREATE DATABASE "{name}"')
     admin = server_url.set(database=name)
-    target = DatabaseTarget(
-        runtime_url=admin.set(username=DEFAULT_RUNTIME_ROLE, password=None), admin_url=admin
-    )
+    target = local_target(admin)
     try:
         report = await migrate(target)
         if report.missing:

@@ -164,6 +164,7 @@ def child_import(
     """`intrex import obligations` as a child process: wall seconds, peak RSS (MB), reply."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SECRET_KEYS"))}
     env["DATABASE_URL"] = target.runtime_url.render_as_string(hide_password=False)
+    env["DATABASE_SYSTEM_URL"] = target.system_url.render_as_string(hide_password=False)
     env["DATABASE_ADMIN_URL"] = target.admin_url.render_as_string(hide_password=False)
     command = [str(INTREX)] if INTREX.exists() else [sys.executable, "-m", "cli"]
     started = time.perf_counter()
@@ -271,7 +272,7 @@ async def run(target: DatabaseTarget, args: argparse.Namespace) -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     today = datetime.now(UTC).date()
     admin = await asyncpg.connect(dsn(target))
-    db = Database(target.runtime_url, pool_size=2)
+    db = Database(target.runtime_url, system_url=target.system_url, pool_size=2)
     try:
         await make_copies(admin)
         if args.profile:

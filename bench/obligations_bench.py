@@ -36,9 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
 from bench.common import autocommit, percentile, server
 from core.db.migrate import migrate
-from core.db.roles import DEFAULT_RUNTIME_ROLE
 from core.db.session import Database
-from core.db.target import DatabaseTarget
+from core.db.target import local_target
 from core.obligations.clock import SWEEP_SQL, sweep_statuses
 from core.obligations.queries import open_obligations_page
 from core.obligations.schedule import tenant_today
@@ -288,16 +287,13 @@ async def main() -> None:
             await autocommit(admin_server, f'CREATE DATABASE "{name}"')
         try:
             admin_url = admin_server.set(database=name)
-            target = DatabaseTarget(
-                runtime_url=admin_url.set(username=DEFAULT_RUNTIME_ROLE, password=None),
-                admin_url=admin_url,
-            )
+            target = local_target(admin_url)
             if not args.reuse:
                 report = await migrate(target)
                 if report.missing:
                     raise SystemExit("\n".join(report.missing))
             admin = create_async_engine(admin_url, poolclass=NullPool)
-            db = Database(target.runtime_url, pool_size=2)
+            db = Database(target.runtime_url, system_url=target.system_url, pool_size=2)
             try:
                 await run(admin, db, args)
             finally:

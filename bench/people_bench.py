@@ -147,7 +147,7 @@ async def main() -> None:
     stub = TelegramStub()
     await stub.start()
     async with server() as server_url, scratch_database(server_url) as target:
-        db = Database(target.runtime_url, pool_size=10)
+        db = Database(target.runtime_url, system_url=target.system_url, pool_size=10)
         tenant_id = uuid.uuid4()
         chats = {"admin en": 888_000, "admin bn": 888_001, "manager en": 888_002}
         async with db.tenant_uow(tenant_id) as session:

@@ -117,7 +117,7 @@ async def run_round(
     try:
         target = await scratch.new_target()
         await migrate(target)
-        db = Database(target.runtime_url, pool_size=4)
+        db = Database(target.runtime_url, system_url=target.system_url, pool_size=4)
         try:
             tenant = await create_tenant(db, f"bench-{uuid.uuid4().hex[:6]}")
             async with db.tenant_uow(tenant.id) as session:

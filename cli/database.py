@@ -28,7 +28,7 @@ async def open_database(settings: Settings | None = None) -> AsyncIterator[Datab
     """A runtime connection to a database at the current schema (embedded: migrated on demand)."""
     async with open_target(settings) as target:
         await ensure_schema(target)
-        db = Database(target.runtime_url, pool_size=2)
+        db = Database(target.runtime_url, system_url=target.system_url, pool_size=2)
         try:
             yield db
         finally:

@@ -387,7 +387,7 @@ async def next_step(db: Database) -> str | None:
 
 
 async def _next_step_in(target: DatabaseTarget) -> str | None:
-    db = Database(target.runtime_url, pool_size=1)
+    db = Database(target.runtime_url, system_url=target.system_url, pool_size=1)
     try:
         return await next_step(db)
     finally:

@@ -20,9 +20,8 @@ from sqlalchemy.pool import NullPool
 
 from core.db.embedded import EmbeddedPostgres
 from core.db.migrate import migrate
-from core.db.roles import DEFAULT_RUNTIME_ROLE
 from core.db.session import Database
-from core.db.target import DatabaseTarget, asyncpg_url
+from core.db.target import DatabaseTarget, asyncpg_url, local_target
 from core.tenancy.models import Tenant
 from tests.companies import new_tenant
 
@@ -64,9 +63,7 @@ class ScratchDatabases:
         name = f"intrex_test_{uuid.uuid4().hex[:12]}"
         await admin_execute(self.server_admin_url, f'CREATE DATABASE "{name}"')
         self.created.append(name)
-        admin = self.server_admin_url.set(database=name)
-        runtime = admin.set(username=DEFAULT_RUNTIME_ROLE, password=None)
-        return DatabaseTarget(runtime_url=runtime, admin_url=admin)
+        return local_target(self.server_admin_url.set(database=name))
 
     async def drop_all(self) -> None:
         for name in self.created:
@@ -93,8 +90,8 @@ async def target(scratch: ScratchDatabases) -> DatabaseTarget:
 
 @pytest.fixture(scope="session")
 async def db(target: DatabaseTarget) -> AsyncIterator[Database]:
-    """The runtime pool (role intrex_app), as the bot and workers use it."""
-    database = Database(target.runtime_url, pool_size=4)
+    """The runtime pools (roles intrex_app and intrex_system), as the bot and workers use them."""
+    database = Database(target.runtime_url, system_url=target.system_url, pool_size=4)
     yield database
     await database.dispose()
 
@@ -111,7 +108,9 @@ async def private_target(scratch: ScratchDatabases) -> DatabaseTarget:
 @pytest.fixture
 async def private_db(private_target: DatabaseTarget) -> AsyncIterator[Database]:
     """The runtime pool on `private_target`, for tests whose work spans every tenant."""
-    database = Database(private_target.runtime_url, pool_size=2)
+    database = Database(
+        private_target.runtime_url, system_url=private_target.system_url, pool_size=2
+    )
     yield database
     await database.dispose()
 

@@ -25,6 +25,7 @@ def intrex_env(
     env["COLUMNS"] = "200"
     if target is not None:
         env["DATABASE_URL"] = target.runtime_url.render_as_string(hide_password=False)
+        env["DATABASE_SYSTEM_URL"] = target.system_url.render_as_string(hide_password=False)
     if secret_key is not None:
         env["SECRET_KEYS"] = secret_key
     return env | settings

@@ -1,7 +1,8 @@
 """Bringing a database to the current schema: the database, the roles, Alembic, the grants.
 
 Alembic migrations are the only way the schema changes; this module only decides who runs
-them (the owner role when it can be assumed) and grants the runtime roles what they need.
+them (the owner role when it can be assumed), makes the runtime and system logins
+(`core.db.roles`) and grants them what they need.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ async def migrate(target: DatabaseTarget, revision: str = "head") -> MigrationRe
     try:
         async with engine.connect() as conn:
             roles: ProvisionReport = await provision_roles(
-                conn, target.runtime_role, target.runtime_url.password
+                conn, target.runtime_role, target.runtime_url.password, target.system_url.password
             )
             await conn.commit()
             report.done.extend(roles.done)
@@ -192,18 +193,28 @@ async def _grant(conn: AsyncConnection, runtime_role: str, report: MigrationRepo
     report.done.append(f"granted {runtime_role} and {SYSTEM_ROLE} their privileges")
 
 
-async def ensure_schema(target: DatabaseTarget) -> None:
-    """Refuse to run against an unmigrated database; the embedded one is migrated on demand."""
-    engine = create_async_engine(target.runtime_url, poolclass=NullPool)
+async def _revision_seen_by(url: URL) -> str | None:
+    engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
-            current = await current_revision(conn)
+            return await current_revision(conn)
+    finally:
+        await engine.dispose()
+
+
+async def ensure_schema(target: DatabaseTarget) -> None:
+    """Refuse to run against an unmigrated database; the embedded one is migrated on demand.
+
+    Both logins are tried: an `intrex_system` made by an older release cannot log in until
+    `intrex migrate` has run, even on a schema already at head.
+    """
+    try:
+        current = await _revision_seen_by(target.runtime_url)
+        await _revision_seen_by(target.system_url)
     except (DBAPIError, OSError) as exc:
         if target.embedded is None:
             raise ConfigurationError(ErrorCode.database_unusable, error=_reason(exc)) from exc
         current = None
-    finally:
-        await engine.dispose()
     if current == head_revision():
         return
     if target.embedded is not None:

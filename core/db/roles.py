@@ -2,10 +2,11 @@
 
 - `intrex_owner` owns every table and runs migrations; FORCE ROW LEVEL SECURITY binds it too.
 - the runtime role (the user in DATABASE_URL, `intrex_app` by default) serves requests: it is
-  not superuser, not owner, not BYPASSRLS, and it inherits nothing;
-- `intrex_system` is entered with `SET LOCAL ROLE` for cross-tenant work; a policy of its own
-  lets it see every tenant. The runtime role is a NOINHERIT member, so only an explicit
-  switch grants that sight.
+  not superuser, not owner, not BYPASSRLS, it inherits nothing and it is a member of no role
+  that could lift row-level security, so no statement it runs (an injected one included) can
+  `SET ROLE` its way to another tenant's rows;
+- `intrex_system` is the cross-tenant path: a login of its own (DATABASE_SYSTEM_URL), which a
+  policy of its own lets see every tenant. Only a process given that URL can act as it.
 """
 
 from __future__ import annotations
@@ -57,15 +58,20 @@ async def _try(conn: AsyncConnection, sql: str) -> str | None:
 
 
 async def provision_roles(
-    conn: AsyncConnection, runtime_role: str, runtime_password: str | None
+    conn: AsyncConnection,
+    runtime_role: str,
+    runtime_password: str | None,
+    system_password: str | None = None,
 ) -> ProvisionReport:
-    """Create the three roles and memberships where allowed; report exactly what is missing."""
+    """Create the three roles where allowed, make the system role a login, take from the
+    runtime role every membership that would lift row-level security, and report exactly
+    what is missing. Passwords are set when a login is created (or, for the system role of
+    an older release, when it first becomes one); later changes are `ALTER ROLE`'s."""
     report = ProvisionReport()
-    runtime_login = f"LOGIN NOINHERIT{_password_clause(runtime_password)}"
     wanted = {
         OWNER_ROLE: "NOLOGIN",
-        SYSTEM_ROLE: "NOLOGIN",
-        runtime_role: runtime_login,
+        SYSTEM_ROLE: f"LOGIN{_password_clause(system_password)}",
+        runtime_role: f"LOGIN NOINHERIT{_password_clause(runtime_password)}",
     }
     for role, options in wanted.items():
         statement = f"CREATE ROLE {quote_ident(role)} {options}"
@@ -79,6 +85,7 @@ async def provision_roles(
             )
         else:
             report.done.append(f"created role {role}")
+    await _make_system_login(conn, system_password, report)
 
     flags = (
         await conn.execute(
@@ -97,14 +104,20 @@ async def provision_roles(
             error = await _try(conn, f"ALTER ROLE {quote_ident(runtime_role)} NOINHERIT")
             if error:
                 report.missing.append(f"cannot make {runtime_role} NOINHERIT ({error})")
-
     migrating_user = str(await conn.scalar(text("SELECT current_user")))
+    if migrating_user == runtime_role:
+        report.missing.append(
+            f"runtime role {runtime_role} is also the migrating user, which must be able to "
+            f"become {OWNER_ROLE} (who can lift row-level security): set DATABASE_ADMIN_URL "
+            "to another user"
+        )
+    elif flags is not None:
+        await _revoke_lifting_memberships(conn, runtime_role, report)
     grants = [
         f"GRANT {OWNER_ROLE} TO {quote_ident(migrating_user)}",
-        f"GRANT {SYSTEM_ROLE} TO {quote_ident(runtime_role)}",
         f"GRANT USAGE, CREATE ON SCHEMA public TO {OWNER_ROLE}",
         f"GRANT CONNECT ON DATABASE {quote_ident(await _current_database(conn))} "
-        f"TO {quote_ident(runtime_role)}",
+        f"TO {quote_ident(runtime_role)}, {SYSTEM_ROLE}",
     ]
     is_super = await conn.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
     if is_super:
@@ -114,6 +127,64 @@ async def provision_roles(
         if error:
             report.missing.append(f"cannot {grant.lower()} ({error}); a DBA can run: {grant}")
     return report
+
+
+async def _make_system_login(
+    conn: AsyncConnection, password: str | None, report: ProvisionReport
+) -> None:
+    """An `intrex_system` of an older release is NOLOGIN (the runtime role switched to it):
+    make it a login, with DATABASE_SYSTEM_URL's password. One that logs in already is left
+    as it is, so a second `intrex migrate` changes nothing."""
+    can_login = await conn.scalar(
+        text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": SYSTEM_ROLE}
+    )
+    if can_login is None or can_login:
+        return
+    statement = f"ALTER ROLE {SYSTEM_ROLE} LOGIN{_password_clause(password)}"
+    error = await _try(conn, statement)
+    if error:
+        report.missing.append(
+            f"cannot make {SYSTEM_ROLE} a login role ({error}); a DBA can run: {statement}"
+        )
+    else:
+        report.done.append(f"made {SYSTEM_ROLE} a login role")
+
+
+LIFTING_MEMBERSHIPS = text(
+    "SELECT granted.rolname AS role, grantor.rolname AS grantor FROM pg_auth_members AS m "
+    "JOIN pg_roles AS granted ON granted.oid = m.roleid "
+    "JOIN pg_roles AS member ON member.oid = m.member "
+    "LEFT JOIN pg_roles AS grantor ON grantor.oid = m.grantor "
+    "WHERE member.rolname = :member AND (granted.rolname IN (:owner, :system) "
+    "OR granted.rolsuper OR granted.rolbypassrls) ORDER BY granted.rolname"
+)
+"""The runtime role's memberships that `SET ROLE` could turn into sight of every tenant: the
+system role, the schema's owner (who may switch row-level security off), and any superuser
+or BYPASSRLS role."""
+
+
+async def _revoke_lifting_memberships(
+    conn: AsyncConnection, runtime_role: str, report: ProvisionReport
+) -> None:
+    """Revoke them (earlier releases made the runtime role a member of `intrex_system`),
+    naming the grantor, which PostgreSQL 16 and later need to find the grant."""
+    parameters = {"member": runtime_role, "owner": OWNER_ROLE, "system": SYSTEM_ROLE}
+    held = (await conn.execute(LIFTING_MEMBERSHIPS, parameters)).all()
+    for row in held:
+        revoke = f"REVOKE {quote_ident(row.role)} FROM {quote_ident(runtime_role)}"
+        if row.grantor is None or await _try(
+            conn, f"{revoke} GRANTED BY {quote_ident(row.grantor)}"
+        ):
+            await _try(conn, revoke)
+    remaining = (await conn.execute(LIFTING_MEMBERSHIPS, parameters)).all()
+    for role in sorted({row.role for row in held} - {row.role for row in remaining}):
+        report.done.append(f"revoked {role} from {runtime_role}")
+    for row in remaining:
+        report.missing.append(
+            f"runtime role {runtime_role} can still become {row.role}; a DBA can run: "
+            f"REVOKE {quote_ident(row.role)} FROM {quote_ident(runtime_role)}"
+            + (f" GRANTED BY {quote_ident(row.grantor)}" if row.grantor else "")
+        )
 
 
 async def _current_database(conn: AsyncConnection) -> str:

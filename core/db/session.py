@@ -4,9 +4,10 @@ Two explicit paths exist. `tenant_uow` is what request paths use: it sets
 `app.current_tenant` for the transaction only, so row-level security confines every
 statement to that tenant even where a query forgets its `WHERE tenant_id`.
 `system_uow` is the named path for cross-tenant work (queue claiming, sweeps, the CLI's
-lookups by name). It runs on a pool of its own whose connections take the `intrex_system`
-role as they are opened (a startup setting, which RESET ALL keeps), so the two paths never
-share a connection and a system transaction costs no extra statement. `system_execute` is the
+lookups by name). It runs on a pool of its own, logged in as `intrex_system` with a URL of
+its own (DATABASE_SYSTEM_URL): the runtime role is a member of no role that sees more than
+one tenant, so nothing run on a tenant connection can switch to this path. The two paths
+never share a connection, and a system transaction costs no extra statement. `system_execute` is the
 same path for a single statement that needs no transaction of its own (a chat's lookup
 by Telegram id, a conversation-state upsert): one round trip, committed by the server.
 """
@@ -33,7 +34,6 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.util import greenlet_spawn
 
 from core.db.driver import DISCONNECTED, DriverReads, fetch_on, fetch_pooled
-from core.db.roles import SYSTEM_ROLE
 
 TENANT_SETTING = "app.current_tenant"
 
@@ -126,21 +126,19 @@ async def _committed(opened: Opened) -> AsyncIterator[Opened]:
 class Database:
     """The runtime connection pools and the ways of opening a unit of work on them."""
 
-    def __init__(self, url: str | URL, *, pool_size: int = 10) -> None:
-        """`pool_size` connections for tenant work (as many again in bursts), half as many
-        for the system path, whose statements are short: at most three times `pool_size`
-        connections in all. Statement parameters are kept out of error messages (and so out
-        of every log line an exception makes): they are people's data."""
+    def __init__(self, url: str | URL, *, system_url: str | URL, pool_size: int = 10) -> None:
+        """`url` is the runtime role's login, `system_url` the system role's
+        (`DatabaseTarget.runtime_url` and `.system_url`). `pool_size` connections for tenant
+        work (as many again in bursts), half as many for the system path, whose statements
+        are short: at most three times `pool_size` connections in all. Statement parameters
+        are kept out of error messages (and so out of every log line an exception makes):
+        they are people's data."""
         self.engine: AsyncEngine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
         )
         system_size = max(1, pool_size // 2)
         self.system_engine: AsyncEngine = create_async_engine(
-            url,
-            pool_size=system_size,
-            max_overflow=system_size,
-            connect_args={"server_settings": {"role": SYSTEM_ROLE}},
-            hide_parameters=True,
+            system_url, pool_size=system_size, max_overflow=system_size, hide_parameters=True
         )
         _ping_when_idle(self.engine)
         _ping_when_idle(self.system_engine)

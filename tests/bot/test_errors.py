@@ -21,7 +21,7 @@ DEAD_DATABASE = "postgresql+asyncpg://intrex@127.0.0.1:9/intrex"
 
 
 async def test_an_outage_is_answered_and_logged_once(world: BotWorld) -> None:
-    dead = Database(DEAD_DATABASE, pool_size=1)
+    dead = Database(DEAD_DATABASE, system_url=DEAD_DATABASE, pool_size=1)
     world.dispatcher = create_dispatcher(dead, world.settings, ssl_resolver=RESOLVER)
     person = Conversation(world, name="Opu")
     speaker = Conversation(world, name="Rina", language_code="bn")

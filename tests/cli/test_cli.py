@@ -141,7 +141,10 @@ def test_bad_input_gets_a_message_and_exit_1(
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
-    env = intrex_env() | {"DATABASE_URL": "postgresql://intrex_app@127.0.0.1:1/none"}
+    env = intrex_env() | {
+        "DATABASE_URL": "postgresql://intrex_app@127.0.0.1:1/none",
+        "DATABASE_SYSTEM_URL": "postgresql://intrex_system@127.0.0.1:1/none",
+    }
     result = run(["tenant", "list"], env, tmp_path)
     assert result.returncode == 1
     assert "cannot use the database" in result.stderr

@@ -45,7 +45,8 @@ async def test_terminated_backends_do_not_stop_the_next_round(
         await admin_execute(
             scratch.server_admin_url.set(database=database),
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            f"WHERE datname = '{database}' AND usename = 'intrex_app' AND pid <> pg_backend_pid()",
+            f"WHERE datname = '{database}' AND usename IN ('intrex_app', 'intrex_system') "
+            "AND pid <> pg_backend_pid()",
         )
         await queue_alerts(db, tenant, connector, 20)
 

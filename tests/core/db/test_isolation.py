@@ -46,6 +46,7 @@ from core.obligations.models import (
     Jurisdiction,
     ObligationDocument,
     ObligationInstance,
+    ObligationSkip,
     ObligationTemplate,
     PendingUpload,
 )
@@ -147,6 +148,12 @@ async def _fill(session: AsyncSession, tid: uuid.UUID, branch_id: uuid.UUID, use
                 delivery_status=NotificationStatus.sent,
             ),
             BranchGroup(tenant_id=tid, branch_id=branch_id, chat_id=-(10**12) - user_id),
+            ObligationSkip(
+                tenant_id=tid,
+                template_id=template.id,
+                branch_id=branch_id,
+                series_date=date.today() + timedelta(days=60),
+            ),
             Acknowledgement(tenant_id=tid, notification_event_id=event.id, ack_by_user_id=user_id),
             ActivityLog(tenant_id=tid, user_id=user_id, action="test", entity_type="tenant"),
         ]

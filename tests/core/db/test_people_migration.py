@@ -254,7 +254,7 @@ async def test_backfill_gives_every_invite_its_user(at_0006: AtRevision6) -> Non
     )
 
     # The runtime path sees the backfilled invite: /start links the pre-created user.
-    db = Database(at_0006.target.runtime_url, pool_size=1)
+    db = Database(at_0006.target.runtime_url, system_url=at_0006.target.system_url, pool_size=1)
     try:
         linked = await redeem_invite(
             db, old.open_code, TelegramIdentity(user_id=5550003, username="opened")

@@ -18,7 +18,7 @@ from core.db.target import DatabaseTarget
 async def test_system_statements_run_as_the_system_role_and_tenant_paths_do_not(
     target: DatabaseTarget,
 ) -> None:
-    database = Database(target.runtime_url, pool_size=1)
+    database = Database(target.runtime_url, system_url=target.system_url, pool_size=1)
     try:
         user = (await database.system_execute(text("SELECT current_user"))).scalar()
         assert user == SYSTEM_ROLE
@@ -45,7 +45,7 @@ async def test_connections_killed_in_the_pool_cost_no_unit_of_work(
     """Idle past the window: the ping finds the dead connection and the pool replaces it.
     Within the window: the unit of work's first statement finds out and runs on a fresh one.
     """
-    database = Database(target.runtime_url, pool_size=1)
+    database = Database(target.runtime_url, system_url=target.system_url, pool_size=1)
     admin = create_async_engine(target.admin_url, poolclass=NullPool)
     try:
         before = await _backend_pids(database)
@@ -79,7 +79,7 @@ async def test_connections_killed_in_the_pool_cost_no_unit_of_work(
 
 async def test_only_a_connection_idle_past_the_window_is_pinged(target: DatabaseTarget) -> None:
     """Back-to-back units of work reuse the connection with no ping; after a pause, one ping."""
-    database = Database(target.runtime_url, pool_size=1)
+    database = Database(target.runtime_url, system_url=target.system_url, pool_size=1)
     queries: list[str] = []
     """The driver logs what it sends without parameters: transaction control and the ping."""
     try:

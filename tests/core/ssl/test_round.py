@@ -93,7 +93,7 @@ async def test_concurrent_replicas_never_check_a_domain_twice(
     private_db: Database, ssl_settings: Settings, good_port: int
 ) -> None:
     tenants = [await _tenant_with_domains(private_db, 30, good_port) for _ in range(2)]
-    replica = Database(private_db.engine.url, pool_size=2)
+    replica = Database(private_db.engine.url, system_url=private_db.system_engine.url, pool_size=2)
     now = datetime.now(UTC) + timedelta(seconds=1)
     try:
         reports = await asyncio.gather(
