@@ -1,16 +1,18 @@
 # syntax=docker/dockerfile:1
 
-# Builder: resolve the dependencies into a virtualenv, then add Intrex itself as a wheel.
-# Dependencies are installed from pyproject.toml alone first, so editing the code does not
-# re-download them; every dependency ships manylinux wheels, so no compiler is needed.
+# Builder: install the locked dependencies into a virtualenv, then add Intrex itself as a
+# wheel. The dependencies come from requirements.txt (the lock `tools/lock.sh` writes: exact
+# versions, every file checked against its sha256) and are installed first, so editing the
+# code does not re-download them; every dependency ships manylinux wheels, so no compiler
+# is needed. Intrex goes in with --no-deps: nothing beyond the lock enters the image.
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
+COPY requirements.txt ./
+RUN /opt/venv/bin/pip install --require-hashes -r requirements.txt
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && /opt/venv/bin/pip install -r /tmp/requirements.txt
 COPY core ./core
 COPY bot ./bot
 COPY cli ./cli

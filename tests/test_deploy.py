@@ -11,6 +11,7 @@ command, run verbatim, tells a healthy process from an absent one.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import ipaddress
 import json
 import os
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,9 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from cli.runtime import WEBHOOK_PATH
 from core.crypto import generate_key
@@ -39,6 +44,10 @@ from tests.waiting import eventually
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
+RUNTIME_LOCK = REPO / "requirements.txt"
+DEV_LOCK = REPO / "requirements-dev.txt"
+LOCK_COMMAND = "tools/lock.sh"
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
 INTREX_SERVICES = ("intrex", "bot", "worker")
 SECRET_NAMES = (
     "BOT_TOKEN",
@@ -46,6 +55,7 @@ SECRET_NAMES = (
     "WEBHOOK_SECRET",
     "POSTGRES_PASSWORD",
     "INTREX_DB_PASSWORD",
+    "INTREX_SYSTEM_DB_PASSWORD",
 )
 INTERPOLATION = re.compile(r"^\$\{[A-Z_]+(:?[?-][^}]*)?\}$")
 URL_PASSWORD = re.compile(r"://[^:/@\s]+:([^@\s]+)@")
@@ -108,6 +118,7 @@ def test_migrate_runs_once_as_the_superuser_and_names_the_runtime_role() -> None
     environment = migrate["environment"]
     assert environment["DATABASE_ADMIN_URL"].startswith("postgresql://postgres:")
     assert environment["DATABASE_URL"].startswith("postgresql://intrex_app:")
+    assert environment["DATABASE_SYSTEM_URL"].startswith("postgresql://intrex_system:")
     assert "env_file" not in migrate, "the migration needs no bot token or keys"
 
 
@@ -118,7 +129,8 @@ def test_every_intrex_process_waits_for_the_migration_and_shares_data() -> None:
         assert process["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert process["env_file"] == ".env"
         environment = process["environment"]
-        assert environment["DATABASE_URL"] == service("migrate")["environment"]["DATABASE_URL"]
+        for url in ("DATABASE_URL", "DATABASE_SYSTEM_URL"):
+            assert environment[url] == service("migrate")["environment"][url]
         assert environment["DATA_DIR"] == "/data"
         assert environment["POSTGRES_PASSWORD"] == "", "the superuser password stays in postgres"
         assert ipaddress.ip_address(environment["HTTP_HOST"]).is_unspecified
@@ -157,6 +169,7 @@ def test_no_secret_value_is_written_into_compose_or_dockerfile() -> None:
         for arguments in instruction_args(keyword):
             named = set(re.findall(r"([A-Z_]+)=", arguments))
             assert not named & {*SECRET_NAMES, "DATABASE_URL", "DATABASE_ADMIN_URL"}, arguments
+            assert "DATABASE_SYSTEM_URL" not in named, arguments
 
 
 def test_dockerfile_builds_in_stages_and_runs_unprivileged() -> None:
@@ -178,6 +191,110 @@ def test_dockerfile_builds_in_stages_and_runs_unprivileged() -> None:
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     ignored = set((REPO / ".dockerignore").read_text().splitlines())
     assert {".env", ".venv", ".git", ".intrex"} <= ignored
+
+
+def lock_pins(lock: Path) -> dict[str, Version]:
+    """A lock file's `name==version` pins, by normalised name."""
+    return {
+        canonicalize_name(name): Version(version) for name, version in PIN.findall(lock.read_text())
+    }
+
+
+def pyproject_requirements(*extras: str) -> list[Requirement]:
+    """pyproject's runtime dependencies, plus those of the optional groups named."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    listed = [*project["dependencies"]]
+    for extra in extras:
+        listed += project["optional-dependencies"][extra]
+    return [Requirement(line) for line in listed]
+
+
+def lock_gaps(requirements: list[Requirement], lock: Path) -> list[str]:
+    """What `requirements` need, down to the last transitive dependency, that `lock` lacks.
+
+    pyproject's own entries are checked by name and range; below them, the tree (extras
+    included, such as sqlalchemy[asyncio]'s greenlet) is read from the installed packages'
+    metadata, which is the locked version's because CI installs from the lock. A package
+    installed at another version than the locked one is reported too: the lock was
+    refreshed and not installed, or the venv was installed from something else.
+    """
+    pins = lock_pins(lock)
+    gaps: list[str] = []
+    walked: dict[str, set[str]] = {}
+    pending = [(requirement, "pyproject.toml", {""}) for requirement in requirements]
+    while pending:
+        requirement, wanted_by, by_extras = pending.pop()
+        marker = requirement.marker
+        if marker is not None and not any(marker.evaluate({"extra": e}) for e in by_extras):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name not in pins:
+            gaps.append(f"{requirement} (wanted by {wanted_by}) is not locked")
+            continue
+        if not requirement.specifier.contains(pins[name], prereleases=True):
+            gaps.append(f"{name}=={pins[name]} is locked, {wanted_by} wants {requirement}")
+            continue
+        extras = {"", *requirement.extras} - walked.get(name, set())
+        if not extras:
+            continue
+        walked.setdefault(name, set()).update(extras)
+        try:
+            installed = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            gaps.append(f"{name}=={pins[name]} is locked but not installed")
+            continue
+        if Version(installed.version) != pins[name]:
+            gaps.append(f"{name} {installed.version} is installed, {pins[name]} is locked")
+            continue
+        pending += [(Requirement(line), name, extras) for line in installed.requires or []]
+    return gaps
+
+
+def test_the_runtime_lock_covers_every_runtime_dependency() -> None:
+    gaps = lock_gaps(pyproject_requirements(), RUNTIME_LOCK)
+    assert not gaps, f"requirements.txt is stale, run {LOCK_COMMAND}:\n" + "\n".join(gaps)
+
+
+def test_the_dev_lock_covers_the_dev_tools_at_the_runtime_versions() -> None:
+    gaps = lock_gaps(pyproject_requirements("dev"), DEV_LOCK)
+    dev_pins = lock_pins(DEV_LOCK)
+    gaps += [
+        f"{name}=={version} in requirements.txt, {dev_pins.get(name)} in requirements-dev.txt"
+        for name, version in lock_pins(RUNTIME_LOCK).items()
+        if dev_pins.get(name) != version
+    ]
+    assert not gaps, f"requirements-dev.txt is stale, run {LOCK_COMMAND}:\n" + "\n".join(gaps)
+
+
+def test_the_locks_pin_every_file_by_hash_and_name_their_refresh_command() -> None:
+    for lock in (RUNTIME_LOCK, DEV_LOCK):
+        text = lock.read_text()
+        assert f"#    {LOCK_COMMAND}\n" in text, f"{lock.name} was not written by {LOCK_COMMAND}"
+        entries = re.split(r"\n(?=\S)", text)
+        pinned = [entry for entry in entries if PIN.match(entry)]
+        assert len(pinned) == len(lock_pins(lock)) > 0
+        assert all("--hash=sha256:" in entry for entry in pinned), lock.name
+        assert not re.search(r"^-e |^--(extra-)?index-url|^--find-links", text, re.M), lock.name
+
+
+def test_ci_the_readme_and_the_image_install_from_the_lock() -> None:
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "pip install --quiet --require-hashes -r requirements-dev.txt" in ci
+    assert "pip install --quiet --no-deps --no-build-isolation -e ." in ci
+    run_line, test_line = (REPO / "README.md").read_text().split("```sh\n", 1)[1].splitlines()[:2]
+    readme = (
+        (run_line, "requirements.txt", "--no-deps -e .", "intrex run"),
+        (test_line, "requirements-dev.txt", "--no-deps --no-build-isolation -e .", "pytest"),
+    )
+    for line, lock, build, runs_with in readme:
+        assert f"pip install -r {lock} && " in line
+        assert f"pip install {build} && " in line
+        assert line.endswith(f".venv/bin/{runs_with}")
+    runs = instruction_args("RUN")
+    assert "requirements.txt ./" in instruction_args("COPY")
+    assert any("pip install --require-hashes -r requirements.txt" in run for run in runs)
+    (install,) = [run for run in runs if "pip install" in run and "wheel" in run]
+    assert "pip install --no-deps" in install, "Intrex must add nothing beyond the lock"
 
 
 def compose_client() -> list[str] | None:
@@ -204,7 +321,10 @@ def test_docker_compose_config_validates(tmp_path: Path) -> None:
     project.mkdir()
     shutil.copy(COMPOSE_FILE, project / "docker-compose.yml")
     example = (REPO / ".env.example").read_text()
-    passwords = "POSTGRES_PASSWORD=pg-example\nINTREX_DB_PASSWORD=app-example\n"
+    passwords = (
+        "POSTGRES_PASSWORD=pg-example\nINTREX_DB_PASSWORD=app-example\n"
+        "INTREX_SYSTEM_DB_PASSWORD=system-example\n"
+    )
     for env_text, expected in ((example + passwords, 0), (example, 1)):
         (project / ".env").write_text(env_text)
         for profile in ([], ["--profile", "split"]):
