@@ -63,6 +63,31 @@ def refuse_private_literal(host: str, *, allow_private: bool) -> None:
         raise PrivateAddressError(ErrorCode.target_private, host=host)
 
 
+def private_refusal(exc: BaseException) -> PrivateAddressError | None:
+    """The private-address refusal behind a connection failure, however the HTTP client
+    wrapped it (raised as is, as an `os_error`, as a cause or context), or None.
+
+    A refusal is permanent: the same name will resolve the same way on the next attempt,
+    so a send refused here must not be retried as if the network had failed.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, PrivateAddressError):
+            return current
+        wrapped = getattr(current, "os_error", None)
+        pending += [
+            wrapped if isinstance(wrapped, BaseException) else None,
+            current.__cause__,
+            current.__context__,
+        ]
+    return None
+
+
 class PublicOnlyResolver(AbstractResolver):
     """An aiohttp resolver that drops every non-public address and refuses names with none left."""
 
@@ -91,5 +116,6 @@ __all__ = [
     "ip_literal",
     "is_public_address",
     "non_public_reason",
+    "private_refusal",
     "refuse_private_literal",
 ]

@@ -6,6 +6,7 @@ listings and the audit trail show a redacted summary, never the secrets.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets as token_source
 from dataclasses import dataclass
@@ -20,8 +21,11 @@ from core.db.enums import ConnectorStatus, ConnectorType
 from core.db.session import Database
 from core.errors import ConflictError, ErrorCode, NotFoundError, ValidationError
 from core.i18n import N_
-from core.netguard import PrivateAddressError, refuse_private_literal
+from core.netguard import PrivateAddressError, ip_literal, is_public_address, refuse_private_literal
+from core.notify.channels.whatsapp import LANGUAGE_CODE, TEMPLATE_FIELDS, TEMPLATE_NAME
 from core.notify.models import Connector
+from core.notify.redaction import Redactor
+from core.ssl.checker import ResolutionError, Resolver, system_resolver
 from core.tenancy.models import Tenant
 from core.validation import is_email_address
 
@@ -48,6 +52,10 @@ class ConnectorSpec:
     phone_number_id: str | None = None
     access_token: str | None = None
     base_url: str | None = None
+    template: str | None = None
+    template_language: str | None = None
+    template_params: str | None = None
+    """WhatsApp: alert fields (`TEMPLATE_FIELDS`), comma-separated, in the body's order."""
 
 
 def _required(value: str | None, option: str, connector_type: ConnectorType) -> str:
@@ -72,6 +80,27 @@ def _http_url(
             ErrorCode.connector_url_private, option=option, host=parts.hostname
         ) from exc
     return url
+
+
+def _whatsapp_template(spec: ConnectorSpec) -> dict[str, Any]:
+    """The approved template every alert is sent as: its name, language and which alert
+    fields fill its body parameters; an unknown field is refused with the ones there are."""
+    name = _required(spec.template, "--template", spec.type).strip()
+    if not TEMPLATE_NAME.fullmatch(name):
+        raise ValidationError(ErrorCode.whatsapp_template_name_invalid)
+    language = _required(spec.template_language, "--template-language", spec.type).strip()
+    if not LANGUAGE_CODE.fullmatch(language):
+        raise ValidationError(ErrorCode.whatsapp_template_language_invalid)
+    fields = [part.strip() for part in (spec.template_params or "").split(",") if part.strip()]
+    for field in fields:
+        if field not in TEMPLATE_FIELDS:
+            raise ValidationError(
+                ErrorCode.value_unknown,
+                what=N_("template field"),
+                value=field,
+                choices=", ".join(TEMPLATE_FIELDS),
+            )
+    return {"template_name": name, "template_language": language, "template_params": fields}
 
 
 def connector_config(
@@ -117,6 +146,7 @@ def connector_config(
             raise ValidationError(ErrorCode.whatsapp_phone_id_invalid)
         access_token = _required(spec.access_token, "--access-token", spec.type)
         config = {"phone_number_id": spec.phone_number_id, "access_token": access_token}
+        config |= _whatsapp_template(spec)
         if spec.base_url:
             config["base_url"] = _http_url(
                 spec.base_url, "--base-url", spec.type, allow_private=allow_private
@@ -146,6 +176,46 @@ class ConnectorView:
     connector: Connector
     summary: dict[str, Any]
     generated_secret: str | None = None
+    last_error: str | None = None
+    """The connector's last failure, redacted with its own secrets (a row stored before
+    redaction existed is shown without them too)."""
+
+
+URL_OPTIONS = (("url", "--url"), ("base_url", "--base-url"))
+RESOLVE_SECONDS = 5.0
+
+
+async def refuse_private_names(
+    config: dict[str, Any], *, allow_private: bool, resolver: Resolver | None = None
+) -> None:
+    """Resolve each URL's host once, now, and refuse a name with any private, loopback or
+    link-local address, naming the host and the address (ALLOW_PRIVATE_TARGETS lifts it).
+
+    A name that does not resolve yet is accepted: every send resolves again and refuses a
+    private answer then (`core.netguard.PublicOnlyResolver`), permanently.
+    """
+    if allow_private:
+        return
+    resolve = resolver or system_resolver()
+    for key, option in URL_OPTIONS:
+        parts = urlsplit(str(config.get(key) or ""))
+        host = parts.hostname
+        if not host or ip_literal(host) is not None:
+            continue  # IP literals were judged by `_http_url`
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            async with asyncio.timeout(RESOLVE_SECONDS):
+                addresses = await resolve(host, port)
+        except (ResolutionError, TimeoutError):
+            continue
+        refused = [address for address in addresses if not is_public_address(address)]
+        if refused:
+            raise ValidationError(
+                ErrorCode.connector_host_private,
+                option=option,
+                host=host,
+                address=", ".join(refused),
+            )
 
 
 async def add_connector(
@@ -156,11 +226,13 @@ async def add_connector(
     *,
     allow_private: bool,
     user_id: int | None = None,
+    resolver: Resolver | None = None,
 ) -> ConnectorView:
     name = spec.name.strip()
     if not NAME.fullmatch(name):
         raise ValidationError(ErrorCode.connector_name_invalid, value=spec.name)
     config, generated = connector_config(spec, allow_private=allow_private)
+    await refuse_private_names(config, allow_private=allow_private, resolver=resolver)
     connector = Connector(
         tenant_id=tenant.id,
         type=spec.type,
@@ -187,9 +259,13 @@ async def add_connector(
 async def list_connectors(db: Database, box: SecretBox, tenant: Tenant) -> list[ConnectorView]:
     async with db.tenant_uow(tenant.id) as session:
         connectors = list(await session.scalars(select(Connector).order_by(Connector.name)))
-    return [
-        ConnectorView(c, redacted(box.decrypt_json(c.config_encrypted_json))) for c in connectors
-    ]
+    views = []
+    for connector in connectors:
+        config = box.decrypt_json(connector.config_encrypted_json)
+        error = connector.last_error
+        shown = Redactor.for_connector(config)(error) if error else None
+        views.append(ConnectorView(connector, redacted(config), last_error=shown))
+    return views
 
 
 async def set_connector_status(

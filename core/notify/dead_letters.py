@@ -17,6 +17,7 @@ from core.errors import ErrorCode, NotFoundError
 from core.notify.addressees import Addressed, name_recipients
 from core.notify.models import Connector, NotificationEvent, NotificationStep
 from core.notify.recipients import RESOLVED
+from core.notify.redaction import redact_known
 from core.notify.routing import plan_steps
 from core.tenancy.models import Branch, Tenant
 
@@ -36,6 +37,8 @@ class FailedStep:
     """The recipient and channel in words (`core.notify.addressees`)."""
     status: NotificationStatus
     reason: str
+    """The step's `last_error`, redacted again on the way out (rows stored before
+    redaction, or secrets only the process knows)."""
     attempts: int
     ended_at: datetime
     """When it gave up (a dead letter) or was due (a skipped step)."""
@@ -146,7 +149,7 @@ async def list_dead_letters(
                 recipient_ref=step.recipient_ref,
                 recipient=recipient,
                 status=step.status,
-                reason=step.last_error or "failed",
+                reason=redact_known(step.last_error or "failed"),
                 attempts=step.attempts,
                 ended_at=step.next_attempt_at,
             )

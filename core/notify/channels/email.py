@@ -10,6 +10,7 @@ import aiosmtplib
 
 from core.notify.channels.base import Delivery, DeliveryError
 from core.notify.channels.http import text_of
+from core.notify.redaction import Redactor
 from core.notify.render import with_link
 from core.validation import is_email_address
 
@@ -22,6 +23,14 @@ class EmailChannel:
         self._timeout = timeout_seconds
 
     async def send(self, config: dict[str, Any], delivery: Delivery) -> None:
+        """Send, or raise a DeliveryError whose text has the login redacted (servers quote
+        the user name, sometimes the password, in their refusals)."""
+        try:
+            await self._send(config, delivery)
+        except DeliveryError as exc:
+            raise Redactor.for_connector(config).failure(exc) from exc.__cause__
+
+    async def _send(self, config: dict[str, Any], delivery: Delivery) -> None:
         recipient = delivery.recipient.strip()
         if not is_email_address(recipient):
             raise DeliveryError(f"{recipient!r} is not an email address", permanent=True)
