@@ -28,6 +28,7 @@ from core.i18n import N_
 from core.notify import connectors as connector_service
 from core.notify import routes as route_service
 from core.notify.addressees import Addressed, name_recipients
+from core.notify.channels.whatsapp import TEMPLATE_FIELDS
 from core.notify.dead_letters import DeadLetter, list_dead_letters, retry_dead_letters
 from core.notify.dispatcher import Dispatcher
 from core.notify.models import Connector, NotificationEvent, NotificationStep
@@ -76,6 +77,20 @@ def connector_add(
     base_url: Annotated[
         str | None, typer.Option(help="whatsapp_business: Cloud API base URL.")
     ] = None,
+    template: Annotated[
+        str | None, typer.Option(help="whatsapp_business: the approved template's name.")
+    ] = None,
+    template_language: Annotated[
+        str | None, typer.Option(help="whatsapp_business: its language code (en_US, bn).")
+    ] = None,
+    template_params: Annotated[
+        str | None,
+        typer.Option(
+            help="whatsapp_business: alert fields for its body parameters, in order: "
+            + ",".join(TEMPLATE_FIELDS)
+            + "."
+        ),
+    ] = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Add a connector; its configuration is stored encrypted."""
@@ -96,6 +111,9 @@ def connector_add(
         phone_number_id=phone_number_id,
         access_token=access_token,
         base_url=base_url,
+        template=template,
+        template_language=template_language,
+        template_params=template_params,
     )
 
     async def work(db: Database, owner: Tenant) -> Reply:
@@ -137,19 +155,27 @@ def connector_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
                 "type": v.connector.type.value,
                 "status": v.connector.status.value,
                 "consecutive_failures": v.connector.consecutive_failures,
-                "last_error": v.connector.last_error,
+                "last_error": v.last_error,
                 "config": v.summary,
+                "no_template": _without_template(v),
             }
             for v in views
         ]
         human = "\n".join(
             f"{r['name']}\t{r['type']}\t{r['status']}\t{r['config']}"
+            + ("\tno template: alerts through it are refused" if r["no_template"] else "")
             + (f"\tlast error: {r['last_error']}" if r["last_error"] else "")
             for r in rows
         )
         return Reply({"ok": True, "connectors": rows}, human or "No connectors.")
 
     answer_for_tenant(as_json, tenant, work)
+
+
+def _without_template(view: connector_service.ConnectorView) -> bool:
+    """A WhatsApp connector added before templates: WhatsApp refuses its alerts."""
+    whatsapp = view.connector.type is ConnectorType.whatsapp_business
+    return whatsapp and not view.summary.get("template_name")
 
 
 def _set_status(tenant: str, name: str, status: ConnectorStatus, as_json: bool) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from bot.app import create_bot, create_dispatcher, set_commands
 from bot.middlewares import InFlightMiddleware
 from bot.telegram import BotTelegramSender
+from cli.whatsapp_webhook import add_whatsapp_webhook
 from core.config import Settings
 from core.crypto import load_secret_box
 from core.db.migrate import ensure_schema
@@ -97,7 +98,7 @@ async def run_services(
 ) -> None:
     """Start what is wanted and possible, announce it, run until `stop`, then drain."""
     await ensure_schema(target)
-    db = Database(target.runtime_url, pool_size=10)
+    db = Database(target.runtime_url, system_url=target.system_url, pool_size=10)
     services = Services(
         database="embedded PostgreSQL" if target.embedded else "DATABASE_URL", db=db
     )
@@ -113,6 +114,8 @@ async def run_services(
         dispatcher = create_dispatcher(db, settings, in_flight=in_flight)
     tasks: list[asyncio.Task[Any]] = []
     app = http_app(services)
+    if add_whatsapp_webhook(app, db, settings):
+        services.started.append("whatsapp status webhook")
     if dispatcher is not None and bot is not None:
         await set_commands(bot)
         if settings.bot_mode == "webhook":

@@ -116,6 +116,12 @@ async def test_no_secret_reaches_logs_or_metrics(scratch: ScratchDatabases, tmp_
         WHATSAPP_TOKEN,
         "--base-url",
         f"http://127.0.0.1:{receiver.port}/v21.0",
+        "--template",
+        "intrex_alert",
+        "--template-language",
+        "en_US",
+        "--template-params",
+        "headline,branch",
     )
     await cli("connector", "add", "--tenant", "Secretive", "--type", "telegram_bot", "--name", "tg")
     for connector, recipient in (
@@ -153,7 +159,7 @@ async def test_no_secret_reaches_logs_or_metrics(scratch: ScratchDatabases, tmp_
     )
     await cli("connector", "list", "--tenant", "Secretive", "--json")
 
-    db = Database(target.runtime_url, pool_size=2)
+    db = Database(target.runtime_url, system_url=target.system_url, pool_size=2)
     tenant = await resolve_tenant(db, "Secretive")
     issued = await invite(db, tenant, AppRole.head_office_admin)
     receiver.planned = [500]

@@ -42,14 +42,18 @@ class Delivery:
     acknowledgeable: bool = True
     dashboard_url: str | None = None
     """Where the dashboard shows this alert (`core.notify.render.dashboard_link`)."""
+    timezone: str = "UTC"
+    """The tenant's zone: dates a channel words itself (WhatsApp's template parameters)."""
 
 
 @dataclass(frozen=True)
 class SentCopy:
-    """Where a sent message landed, for the channels that can edit it later (Telegram)."""
+    """Where a sent message landed: a Telegram chat and message, so it can be edited later;
+    or the provider's id of it (WhatsApp's `wamid`), which its status callbacks name."""
 
-    chat_id: int
-    message_id: int
+    chat_id: int | None = None
+    message_id: int | None = None
+    provider_message_id: str | None = None
 
 
 class Channel(Protocol):

@@ -97,6 +97,9 @@ async def test_whatsapp_cloud_api_message(
         phone_number_id="1234567890",
         access_token="EAAG-test-token",
         base_url=f"http://127.0.0.1:{receiver.port}/v21.0",
+        template="intrex_alert",
+        template_language="en_US",
+        template_params="status,branch",
     )
     await add_connector(world.db, box, world.tenant, spec, allow_private=True)
     await route(world, "wa", "+8801712345678")
@@ -110,5 +113,6 @@ async def test_whatsapp_cloud_api_message(
     body = json.loads(request.body)
     assert body["messaging_product"] == "whatsapp"
     assert body["to"] == "8801712345678"
-    assert "Status: expired" in body["text"]["body"].splitlines()
-    assert "DHK-01 — Dhaka" in body["text"]["body"]
+    assert body["type"] == "template"
+    [component] = body["template"]["components"]
+    assert [p["text"] for p in component["parameters"]] == ["expired", "DHK-01 — Dhaka"]

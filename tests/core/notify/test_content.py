@@ -579,7 +579,7 @@ async def test_an_email_leads_to_the_dashboard(
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-async def test_a_whatsapp_message_keeps_its_dashboard_link(
+async def test_a_whatsapp_template_carries_the_facts_and_the_dashboard_link(
     scene: Scene, language: Language, receiver: WebhookReceiver
 ) -> None:
     url = "https://intrex.example.com/app/"
@@ -588,18 +588,19 @@ async def test_a_whatsapp_message_keeps_its_dashboard_link(
         "phone_number_id": "1234567890",
         "access_token": "EAAG-test-token",
         "base_url": f"http://127.0.0.1:{receiver.port}/v21.0",
+        "template_name": "intrex_alert",
+        "template_language": "en_US",
+        "template_params": ["branch", "due", "days", "link"],
     }
-    short = delivery(scene, "expired", language, url)
-    long = replace(
-        short, message=replace(short.message, text=short.message.text + "\n" + "x" * 5000)
-    )
+    sent = delivery(scene, "expired", language, url)
     try:
-        for sent in (short, long):
-            await channel.send(config, replace(sent, recipient="+8801712345678"))
+        await channel.send(config, replace(sent, recipient="+8801712345678", timezone=ZONE))
     finally:
         await channel.close()
-    first, second = (json.loads(r.body)["text"]["body"] for r in receiver.requests)
-    assert first == f"{scene.text('expired', language)}\n{WORDS[language]['link']}{url}"
-    assert WORDS[language]["chattogram"] in first
-    assert len(second) == 4096
-    assert second.endswith(f"…\n{WORDS[language]['link']}{url}")
+    [request] = receiver.requests
+    [component] = json.loads(request.body)["template"]["components"]
+    branch, due, days, link = (p["text"] for p in component["parameters"])
+    assert WORDS[language]["chattogram"].endswith(branch)
+    assert due in WORDS[language]["expired_on"]
+    assert days == WORDS[language]["expired_3_ago"]
+    assert link == url
