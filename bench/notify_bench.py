@@ -100,7 +100,7 @@ async def bare_update_rate(target: DatabaseTarget, count: int = 2000) -> float:
 
 async def one_run(target: DatabaseTarget, events: int, workers: int) -> dict[str, float]:
     key = generate_key()
-    db = Database(target.runtime_url, pool_size=2)
+    db = Database(target.runtime_url, system_url=target.system_url, pool_size=2)
     receiver = Receiver()
     await receiver.start()
     receiver.expected = events
@@ -110,6 +110,7 @@ async def one_run(target: DatabaseTarget, events: int, workers: int) -> dict[str
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
     env |= {
         "DATABASE_URL": target.runtime_url.render_as_string(hide_password=False),
+        "DATABASE_SYSTEM_URL": target.system_url.render_as_string(hide_password=False),
         "SECRET_KEYS": key,
         "ALLOW_PRIVATE_TARGETS": "true",
         "NOTIFY_POLL_SECONDS": "0.05",

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = None
     database_admin_url: SecretStr | None = None
+    database_system_url: SecretStr | None = None
+    """The system role's own login (`intrex_system`), for cross-tenant work: required with
+    DATABASE_URL, since the runtime role may not become it (README, "Roles and tenant
+    isolation"). Wired automatically for the embedded server."""
     data_dir: Path = Path(".intrex")
     secret_keys: SecretStr | None = None
 
@@ -56,9 +60,22 @@ class Settings(BaseSettings):
     notify_lease_seconds: float = Field(default=120, gt=0)
     notify_batch_size: int = Field(default=200, ge=1, le=5000)
     notify_concurrency: int = Field(default=100, ge=1)
+    notify_connector_concurrency: int = Field(default=8, ge=1)
+    """Sends one connector may have in flight in one worker: a slow or dead receiver holds
+    at most this many of the worker's `notify_concurrency` slots (SPEC §4)."""
+    telegram_max_per_second: int = Field(default=25, ge=1)
+    """Telegram messages (sends and edits) a second for the bot token, all replicas
+    together (Telegram allows about 30)."""
+    telegram_max_per_chat_per_minute: int = Field(default=20, ge=2)
+    """Telegram messages to one chat in any minute, all replicas together (Telegram allows
+    20 to a group)."""
     notify_poll_seconds: float = Field(default=1.0, gt=0)
     connector_error_threshold: int = Field(default=5, ge=1)
     webhook_timeout_seconds: float = Field(default=10, gt=0)
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    """The Cloud API status webhook's verify token and signing secret (SPEC §4): without both
+    `/whatsapp/webhook` is not served."""
     smtp_timeout_seconds: float = Field(default=20, gt=0)
     digest_local_time: time = time(8, 0)
     scheduler_tick_seconds: float = Field(default=60, gt=0)
@@ -90,7 +107,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "database_url", "database_admin_url", "secret_keys", "web_base_url", mode="before"
+        "database_url",
+        "database_admin_url",
+        "database_system_url",
+        "secret_keys",
+        "web_base_url",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

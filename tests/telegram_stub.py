@@ -19,8 +19,15 @@ It is as strict as the real service where Intrex could get it wrong:
 * a callback query can be answered once, with at most 200 characters;
 * getFile refuses files over 20 MB, and downloads are streamed in 64 KiB chunks, counting
   what was actually written (`served_bytes`);
-* optional rate limits (`per_chat_per_second`, `global_per_second`) answer 429 with
-  retry_after like the real flood control.
+* Telegram's flood control at its published values (Bot API FAQ, "My bot is hitting
+  limits"): about 30 messages a second per bot token (`global_per_second`, a second's
+  worth of burst) and at most 20 a minute to one group (`per_group_per_minute`, a sliding
+  minute: chat ids below zero), both on by default; about one a second to one private chat
+  (`per_chat_per_second`, after a short burst of `per_chat_burst`) when asked for, since
+  Telegram lets a bot answer a person's messages as they come (the bot tests' dialogues
+  would trip it). Sends, documents and edits count. Beyond a limit the call is answered
+  429 with `parameters.retry_after` and kept in `throttled`; `enforce_limits=False` turns
+  them all off (benchmarks).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import math
 import mimetypes
 import string
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,14 +154,26 @@ class TelegramStub:
     """What each stored message shows after entity parsing, by (chat_id, message_id)."""
     answered_callback_queries: set[str] = field(default_factory=set)
     per_chat_per_second: float | None = None
-    """Messages a second to one chat before 429 (Telegram: about 1 in a private chat)."""
-    global_per_second: float | None = None
-    """Messages a second in all before 429 (Telegram: about 30)."""
+    """Messages a second to one private chat before 429 (Telegram: about 1); off unless set."""
+    per_chat_burst: float = 5.0
+    """How many a private chat takes at once before that rate applies ("short bursts")."""
+    per_group_per_minute: int | None = 20
+    """Messages to one group (a negative chat id) in any 60 seconds (Telegram: 20)."""
+    global_per_second: float | None = 30.0
+    """Messages a second per bot token before 429 (Telegram: about 30); the burst is one
+    second's worth."""
+    enforce_limits: bool = True
+    """False: no flood control at all, whatever the three limits say."""
+    throttled: list[Call] = field(default_factory=list)
+    """The calls answered 429 by the flood control (not those planted with `fail_next`)."""
     clock: Callable[[], float] = field(default=time.monotonic)
     bare_ampersand_ok: bool = False
     """Accept a `&` that starts no entity as a literal, as Telegram does."""
     file_names: dict[str, str] = field(default_factory=dict)
-    _buckets: dict[int | None, _Bucket] = field(default_factory=dict)
+    _buckets: dict[tuple[str, int | None], _Bucket] = field(default_factory=dict)
+    _group_sends: dict[tuple[str, int], deque[float]] = field(default_factory=dict)
+    _token: str = ""
+    """The bot token of the call being answered (flood control is per token)."""
     _runner: web.AppRunner | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -201,6 +221,7 @@ class TelegramStub:
         if method == "getUpdates":
             await self._await_updates(float(params.get("timeout", 0) or 0))
         handler = getattr(self, f"_do_{method}", None)
+        self._token = request.match_info["token"]
         result = handler(params) if handler else True
         if isinstance(result, web.Response):
             return result
@@ -244,19 +265,34 @@ class TelegramStub:
             return _error(400, "Bad Request: chat not found")
 
     def _throttle(self, chat_id: int) -> web.Response | None:
-        """Telegram's flood control: a token bucket per chat and one for the bot."""
-        limits = [(chat_id, self.per_chat_per_second), (None, self.global_per_second)]
-        now = self.clock()
+        """Telegram's flood control: a token bucket for the bot token, a sliding minute for a
+        group, a token bucket for a private chat. Nothing is taken from any of them unless
+        all three let the message through."""
+        if not self.enforce_limits:
+            return None
+        token, now = self._token, self.clock()
+        buckets: list[tuple[_Bucket, float, float]] = []
+        if self.global_per_second is not None:
+            rate = self.global_per_second
+            buckets.append((self._bucket((token, None), max(1.0, rate), now), rate, max(1.0, rate)))
+        if chat_id > 0 and self.per_chat_per_second is not None:
+            rate, burst = self.per_chat_per_second, max(1.0, self.per_chat_burst)
+            buckets.append((self._bucket((token, chat_id), burst, now), rate, burst))
         waits: list[float] = []
-        for key, rate in limits:
-            if rate is None:
-                continue
-            bucket = self._buckets.setdefault(key, _Bucket(max(1.0, rate), now))
-            bucket.tokens = min(max(1.0, rate), bucket.tokens + (now - bucket.stamp) * rate)
+        for bucket, rate, capacity in buckets:
+            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.stamp) * rate)
             bucket.stamp = now
             if bucket.tokens < 1.0:
                 waits.append((1.0 - bucket.tokens) / rate)
+        window: deque[float] | None = None
+        if chat_id < 0 and self.per_group_per_minute is not None:
+            window = self._group_sends.setdefault((token, chat_id), deque())
+            while window and now - window[0] >= 60.0:
+                window.popleft()
+            if len(window) >= self.per_group_per_minute:
+                waits.append(60.0 - (now - window[0]))
         if waits:
+            self.throttled.append(self.calls[-1])
             retry_after = max(1, math.ceil(max(waits)))
             return web.json_response(
                 {
@@ -267,10 +303,14 @@ class TelegramStub:
                 },
                 status=429,
             )
-        for key, rate in limits:
-            if rate is not None:
-                self._buckets[key].tokens -= 1.0
+        for bucket, _, _ in buckets:
+            bucket.tokens -= 1.0
+        if window is not None:
+            window.append(now)
         return None
+
+    def _bucket(self, key: tuple[str, int | None], capacity: float, now: float) -> _Bucket:
+        return self._buckets.setdefault(key, _Bucket(capacity, now))
 
     # -- methods --------------------------------------------------------------------------
 

@@ -383,7 +383,7 @@ class FakeClock:
 
 async def test_one_message_a_second_to_a_chat() -> None:
     clock = FakeClock()
-    stub = TelegramStub(per_chat_per_second=1.0, clock=clock)
+    stub = TelegramStub(per_chat_per_second=1.0, per_chat_burst=1, clock=clock)
     await stub.start()
     try:
         async with bot_for(stub) as bot:
@@ -405,6 +405,86 @@ async def test_one_message_a_second_to_a_chat() -> None:
             await bot.edit_message_text("edited", chat_id=CHAT, message_id=sent.message_id)
             assert stub.texts(CHAT) == ["first", "second", "a second later", "half a second later"]
             assert len(stub.messages) == 3
+            assert len(stub.throttled) == 3
+    finally:
+        await stub.stop()
+
+
+async def test_a_private_chat_takes_a_short_burst_then_one_a_second() -> None:
+    clock = FakeClock()
+    stub = TelegramStub(per_chat_per_second=1.0, clock=clock)
+    await stub.start()
+    try:
+        async with bot_for(stub) as bot:
+            for n in range(5):
+                await bot.send_message(CHAT, f"burst {n}")
+            with pytest.raises(TelegramRetryAfter) as refused:
+                await bot.send_message(CHAT, "one too many")
+            assert refused.value.retry_after == 1
+            clock.now += 1.0
+            await bot.send_message(CHAT, "a second later")
+            with pytest.raises(TelegramRetryAfter):
+                await bot.send_message(CHAT, "and again at once")
+    finally:
+        await stub.stop()
+
+
+async def test_a_group_takes_20_messages_in_any_minute() -> None:
+    clock = FakeClock()
+    stub = TelegramStub(clock=clock)
+    group = -1001234
+    await stub.start()
+    try:
+        async with bot_for(stub) as bot:
+            first = await bot.send_message(group, "first")
+            for n in range(18):
+                clock.now += 1.0
+                await bot.send_message(group, f"message {n}")
+            clock.now += 1.0
+            # An edit counts as a message to the group: it is the 20th.
+            await bot.edit_message_text("edited", chat_id=group, message_id=first.message_id)
+            with pytest.raises(TelegramRetryAfter) as refused:
+                await bot.send_message(group, "the 21st within the minute")
+            # The first message leaves the window 60 s after it was sent: 41 s from now.
+            assert refused.value.retry_after == 41
+            await bot.send_message(CHAT, "a private chat is not held back")
+            clock.now += 40.5
+            with pytest.raises(TelegramRetryAfter) as refused:
+                await bot.send_message(group, "still within the minute")
+            assert refused.value.retry_after == 1
+            clock.now += 0.5
+            await bot.send_message(group, "the first has left the window")
+            with pytest.raises(TelegramRetryAfter):
+                await bot.send_message(group, "but the second has not")
+            assert len(stub.throttled) == 3
+    finally:
+        await stub.stop()
+
+
+async def test_thirty_messages_a_second_per_bot_token() -> None:
+    clock = FakeClock()
+    stub = TelegramStub(clock=clock)
+    await stub.start()
+    try:
+        async with bot_for(stub) as bot:
+            for chat in range(30):
+                await bot.send_message(chat + 1, "burst")
+            with pytest.raises(TelegramRetryAfter) as refused:
+                await bot.send_message(99, "one too many")
+            assert refused.value.retry_after == 1
+            clock.now += 0.15  # 0.15 s gives four and a half messages back
+            for chat in range(4):
+                await bot.send_message(100 + chat, "later")
+            with pytest.raises(TelegramRetryAfter):
+                await bot.send_message(200, "and no more")
+        other = Bot(
+            "654321:ANOTHER-TOKEN",
+            session=AiohttpSession(api=TelegramAPIServer.from_base(stub.base_url)),
+        )
+        try:  # each bot token has its own budget
+            await other.send_message(300, "another bot")
+        finally:
+            await other.session.close()
     finally:
         await stub.stop()
 
@@ -426,9 +506,17 @@ async def test_a_global_rate_limit() -> None:
         await stub.stop()
 
 
-async def test_no_rate_limit_by_default(bot: Bot) -> None:
-    for n in range(40):
-        await bot.send_message(CHAT, f"message {n}")
+async def test_the_limits_can_be_turned_off() -> None:
+    stub = TelegramStub(enforce_limits=False)
+    await stub.start()
+    try:
+        async with bot_for(stub) as bot:
+            for n in range(40):
+                await bot.send_message(CHAT, f"message {n}")
+                await bot.send_message(-100, f"group message {n}")
+        assert stub.throttled == []
+    finally:
+        await stub.stop()
 
 
 async def test_fail_next_comes_first(stub: TelegramStub, bot: Bot) -> None:

@@ -234,11 +234,23 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.connector_url_private: N_(
         "{option}: {host} is a private, loopback or link-local address; Intrex does not send there."
     ),
+    ErrorCode.connector_host_private: N_(
+        "{option}: {host} resolves to {address}, a private, loopback or link-local address; "
+        "Intrex does not send there."
+    ),
     ErrorCode.webhook_key_too_short: N_("The webhook secret must be at least {limit} characters."),
     ErrorCode.smtp_port_out_of_range: N_("--port must be between 1 and 65535."),
     ErrorCode.smtp_credentials_incomplete: N_("Give both --username and --password, or neither."),
     ErrorCode.smtp_sender_invalid: N_("--from must be an email address."),
     ErrorCode.whatsapp_phone_id_invalid: N_("--phone-number-id must be the numeric id from Meta."),
+    ErrorCode.whatsapp_template_name_invalid: N_(
+        "--template must be the template's name as Meta approved it: lowercase letters, "
+        "digits and '_'."
+    ),
+    ErrorCode.whatsapp_template_language_invalid: N_(
+        "--template-language must be the template's language code as Meta spells it, "
+        "such as en_US, en or bn."
+    ),
     ErrorCode.route_webhook_recipient: N_(
         "A webhook route's recipient is '-' (the URL is the connector's)."
     ),
@@ -305,6 +317,18 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ),
     ErrorCode.database_url_invalid: N_("The database URL is not valid: {error}"),
     ErrorCode.database_url_not_postgres: N_("The database URL must be a postgresql:// URL."),
+    ErrorCode.database_system_url_missing: N_(
+        "DATABASE_SYSTEM_URL is not set: with DATABASE_URL, cross-tenant work needs the "
+        "system role's own login, e.g. postgresql://intrex_system:PASSWORD@HOST:5432/intrex "
+        "(`intrex migrate` creates the role with that password)."
+    ),
+    ErrorCode.database_system_url_user: N_(
+        "DATABASE_SYSTEM_URL must log in as {expected}, not as {user}."
+    ),
+    ErrorCode.database_runtime_role_reserved: N_(
+        "DATABASE_URL logs in as {user}, a role that owns the schema or sees every tenant: "
+        "point it at the runtime role ({expected} by default)."
+    ),
     ErrorCode.database_unreachable: N_("Cannot connect to the database: {error}"),
     ErrorCode.database_create_failed: N_(
         "Database {database} does not exist and cannot be created: {error}"

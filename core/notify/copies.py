@@ -13,6 +13,7 @@ uses the same sentence.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from core.notify.models import (
     NotificationEvent,
     TelegramEdit,
 )
+from core.notify.pacing import HOLD_SECONDS, TelegramPace
 from core.notify.recipients import USER_PREFIX
 from core.notify.render import render
 from core.tenancy.models import Tenant, User
@@ -213,8 +215,18 @@ async def finish_edit(
     await session.execute(update(TelegramEdit).where(TelegramEdit.id == edit.id).values(**values))
 
 
+async def defer_edit(session: AsyncSession, edit: ClaimedEdit, until: datetime) -> None:
+    """Not yet: Telegram's budget has no room for it before `until` (no attempt spent)."""
+    await session.execute(
+        update(TelegramEdit)
+        .where(TelegramEdit.id == edit.id)
+        .values(claimed_until=None, claimed_by=None, next_attempt_at=until)
+    )
+
+
 EDIT_BATCH = 20
-"""Copies edited per dispatcher round: edits share the bot's Telegram budget with sends."""
+"""Copies edited per dispatcher round: edits share the bot's Telegram budget with sends
+(`core.notify.pacing`: the same buckets, per token and per chat)."""
 EDIT_LEASE = timedelta(minutes=2)
 
 
@@ -228,29 +240,57 @@ class CopyEditor:
         *,
         worker_id: str,
         default_language: str,
+        pace: TelegramPace | None = None,
     ) -> None:
         self.db = db
         self.sender = sender
         self.worker_id = worker_id
         self.default_language = default_language
+        self.pace = pace
+        """Telegram's budget: an edit is a message to Telegram's flood control too."""
 
     async def run_once(self, now: datetime) -> int:
-        """Claim due edits, word each in its reader's language, edit, record; how many."""
+        """Claim due edits, word each in its reader's language, take Telegram's budget for
+        them, edit each at its moment (or defer it to a later one), record; how many."""
         async with self.db.system_uow() as session:
             edits = await claim_edits(session, now, EDIT_LEASE, self.worker_id, EDIT_BATCH)
             words = {edit.id: await self._words(session, edit) for edit in edits}
-        outcomes: list[tuple[ClaimedEdit, str | None, datetime | None]] = []
-        for edit in edits:
-            try:
-                await self.sender.edit_alert(edit.chat_id, edit.message_id, words[edit.id])
-                outcomes.append((edit, None, None))
-            except DeliveryError as exc:
-                retry = None if exc.permanent else now + timedelta(seconds=30 * (edit.attempts + 1))
-                outcomes.append((edit, exc.message[:500], retry))
+        if not edits:
+            return 0
+        waits = [0.0] * len(edits)
+        if self.pace is not None:
+            waits = await self.pace.reserve([edit.chat_id for edit in edits])
+        later = [
+            (edit, wait) for edit, wait in zip(edits, waits, strict=True) if wait > HOLD_SECONDS
+        ]
+        if later and self.pace is not None:
+            await self.pace.release([edit.chat_id for edit, _ in later])
+        outcomes = await asyncio.gather(
+            *(
+                self._edit(edit, words[edit.id], wait, now)
+                for edit, wait in zip(edits, waits, strict=True)
+                if wait <= HOLD_SECONDS
+            )
+        )
         async with self.db.system_uow() as session:
             for edit, error, retry_at in outcomes:
                 await finish_edit(session, edit, error=error, retry_at=retry_at)
+            for edit, wait in later:
+                await defer_edit(session, edit, now + timedelta(seconds=wait))
         return sum(1 for _, error, _ in outcomes if error is None)
+
+    async def _edit(
+        self, edit: ClaimedEdit, words: str, wait: float, now: datetime
+    ) -> tuple[ClaimedEdit, str | None, datetime | None]:
+        """One edit at its moment: the edit, and its error and retry time if it failed."""
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            await self.sender.edit_alert(edit.chat_id, edit.message_id, words)
+        except DeliveryError as exc:
+            retry = None if exc.permanent else now + timedelta(seconds=30 * (edit.attempts + 1))
+            return edit, exc.message[:500], retry
+        return edit, None, None
 
     async def _words(self, session: AsyncSession, edit: ClaimedEdit) -> str:
         """The alert as it was sent, in its reader's language, with how it ended."""

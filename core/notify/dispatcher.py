@@ -3,11 +3,33 @@
 Any number of dispatchers may run against one database. Claiming is one statement on the
 system path (`FOR UPDATE SKIP LOCKED`, then a lease), so two workers never hold the same
 step; a worker that dies holding steps loses them when the lease runs out and another takes
-them over. Sending happens outside any transaction; the outcome of a whole batch is then
-recorded in one transaction: an attempt row per send, the step's next state (sent, retry
-with exponential backoff and jitter, or dead letter), the event's summary status and the
-connector's health. The step's idempotency key travels with every attempt, so the only
-repeats a receiver can see are sends whose outcome a dying worker never recorded.
+them over. Sending happens outside any transaction. Each send is recorded when it ends, not
+when its batch does: what ended while the previous write ran is written together, in one
+transaction (an attempt row per send, the step's next state: sent, retry with exponential
+backoff and jitter, or dead letter; the event's summary status and the connector's
+health). The step's idempotency key travels with every attempt, so the only repeats a
+receiver can see are sends whose outcome a dying worker never recorded.
+
+One slow or dead receiver delays only its own deliveries (SPEC §4):
+
+- the claim is fair: due steps are ranked within their connector (urgent first: critical,
+  then high, then medium, then low and digests; then by due time), then within their
+  tenant by that rank, and a batch takes the lowest ranks first, so every tenant and every
+  connector gets its turn before any gets a second;
+- a connector has at most `NOTIFY_CONNECTOR_CONCURRENCY` sends in flight in a worker, and
+  a claim takes no more of its steps than a few rounds of that;
+- when one of a connector's sends fails, the worker defers that connector's steps it holds
+  and has not started (not failed: no attempt is spent), and a connector in `error` is
+  given to one worker at a time, one step at a time (the probe) until a send succeeds;
+- `run` does not wait for a batch to end: it claims again as sends finish.
+
+Telegram is paced for all replicas together by token buckets in PostgreSQL
+(`core.notify.pacing`): a worker takes the tokens of all its Telegram steps at once, for the
+bot token and for each chat, and sends each at the moment its tokens allow; a step whose
+moment is more than `HOLD_SECONDS` away gives its tokens back and is deferred to it. So
+Telegram is never sent more than `TELEGRAM_MAX_PER_SECOND` and
+`TELEGRAM_MAX_PER_CHAT_PER_MINUTE` allow, and a 429 is not how Intrex learns the limit. Edits
+of sent copies (`core.notify.copies`) take their tokens from the same buckets.
 """
 
 from __future__ import annotations
@@ -17,8 +39,10 @@ import contextlib
 import os
 import random
 import socket
+import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -45,7 +69,7 @@ from core.i18n import Texts, choose_language, texts_for
 from core.metrics import DELIVERIES, QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
 from core.notify.channels.base import Channel, Delivery, DeliveryError, SentCopy
 from core.notify.channels.telegram import TelegramChannel
-from core.notify.copies import ACKNOWLEDGED, CopyEditor, queue_edits
+from core.notify.copies import ACKNOWLEDGED, EDIT_BATCH, CopyEditor, queue_edits
 from core.notify.copies import RESOLVED as RESOLVED_COPY
 from core.notify.models import (
     Connector,
@@ -54,6 +78,7 @@ from core.notify.models import (
     NotificationRoute,
     NotificationStep,
 )
+from core.notify.pacing import HOLD_SECONDS, TelegramPace
 from core.notify.quiet import quiet_until
 from core.notify.recipients import (
     CHAT_PREFIX,
@@ -68,6 +93,7 @@ from core.notify.recipients import (
     resolve,
     window_end,
 )
+from core.notify.redaction import Redactor, delivery_redactor
 from core.notify.render import dashboard_link, render
 from core.notify.routing import OWNER_HEAD_START
 from core.tenancy.models import Tenant, User
@@ -111,6 +137,8 @@ class Claimed:
     """The recipient is a user (by id or email) who has been disabled: nothing goes to them."""
     route_delay: int = 0
     """The route's delay in minutes: where the step's escalation window starts."""
+    claimed_at: float = field(default_factory=time.monotonic)
+    """When this worker claimed it: a failure of its connector after that defers it."""
 
 
 @dataclass
@@ -140,17 +168,59 @@ class DispatchReport:
 
 CLAIM_SQL = text(
     """
-    WITH due AS (
-        SELECT id FROM notification_steps
-        WHERE status IN ('queued', 'failed', 'processing')
-          AND next_attempt_at <= :now
-          AND (claimed_until IS NULL OR claimed_until < :now)
-          AND (CAST(:only_event AS uuid) IS NULL OR notification_event_id = :only_event)
-          AND connector_id IN (
-              SELECT id FROM connectors WHERE type::text = ANY(CAST(:types AS text[])))
-        ORDER BY next_attempt_at
-        LIMIT :batch
+    WITH pending AS (
+        SELECT s.id, s.tenant_id, s.connector_id, s.next_attempt_at, s.status,
+               s.claimed_until,
+               CASE e.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
+                               WHEN 'medium' THEN 2 ELSE 3 END
+               + CASE WHEN e.event_type = 'digest' THEN 1 ELSE 0 END AS urgency
+        FROM notification_steps AS s
+        JOIN notification_events AS e ON e.id = s.notification_event_id
+        WHERE s.status IN ('queued', 'failed', 'processing')
+          AND s.next_attempt_at <= :now
+          AND (CAST(:only_event AS uuid) IS NULL OR s.notification_event_id = :only_event)
+    ), probing AS MATERIALIZED (
+        SELECT id FROM connectors WHERE status = 'error'
         FOR UPDATE SKIP LOCKED
+    ), busy AS (
+        SELECT connector_id, count(*) AS n FROM pending
+        WHERE status = 'processing' AND claimed_until >= :now
+        GROUP BY connector_id
+    ), by_connector AS (
+        SELECT p.id, p.tenant_id, p.connector_id, p.urgency, p.next_attempt_at,
+               row_number() OVER (
+                   PARTITION BY p.connector_id ORDER BY p.urgency, p.next_attempt_at, p.id
+               ) AS connector_turn
+        FROM pending AS p
+        WHERE p.claimed_until IS NULL OR p.claimed_until < :now
+    ), open AS (
+        SELECT b.id, b.tenant_id, b.urgency, b.next_attempt_at, b.connector_turn
+        FROM by_connector AS b
+        JOIN connectors AS c ON c.id = b.connector_id
+        LEFT JOIN busy ON busy.connector_id = b.connector_id
+        LEFT JOIN unnest(CAST(:held_connectors AS uuid[]), CAST(:held_counts AS int[]))
+            AS held(connector_id, n) ON held.connector_id = b.connector_id
+        WHERE c.type::text = ANY(CAST(:types AS text[]))
+          AND b.connector_turn <= CASE
+              WHEN c.status = 'error' THEN
+                  CASE WHEN c.id IN (SELECT id FROM probing)
+                       THEN 1 - COALESCE(busy.n, 0) ELSE 0 END
+              ELSE :per_connector - COALESCE(held.n, 0) END
+    ), ranked AS (
+        SELECT id, urgency, next_attempt_at,
+               row_number() OVER (
+                   PARTITION BY tenant_id ORDER BY connector_turn, urgency, next_attempt_at, id
+               ) AS tenant_turn
+        FROM open
+    ), due AS (
+        SELECT s.id FROM notification_steps AS s
+        JOIN ranked ON ranked.id = s.id
+        WHERE s.status IN ('queued', 'failed', 'processing')
+          AND s.next_attempt_at <= :now
+          AND (s.claimed_until IS NULL OR s.claimed_until < :now)
+        ORDER BY ranked.tenant_turn, ranked.urgency, ranked.next_attempt_at
+        LIMIT :batch
+        FOR UPDATE OF s SKIP LOCKED
     )
     UPDATE notification_steps AS s
     SET status = 'processing', claimed_until = :lease_end, claimed_by = :worker
@@ -158,6 +228,10 @@ CLAIM_SQL = text(
     RETURNING s.id
     """
 )
+"""Fair and capped (module docstring): each connector's due steps ranked (`connector_turn`),
+then each tenant's by that rank (`tenant_turn`); a connector gives at most its room in this
+worker (`:per_connector` less what the worker holds of it), a connector in `error` one
+probe, to the one claimer that holds its row's lock, and none while a probe is out."""
 
 EVENT_STATUS_SQL = text(
     """
@@ -209,6 +283,63 @@ next escalation level now, instead of waiting out that level's delay (SPEC §5).
 
 RECIPIENT_DISABLED = "recipient disabled"
 
+CLAIM_ROUNDS_AHEAD = 16
+"""A claim takes up to this many rounds of a connector's concurrency: enough to keep its
+slots busy while the next claim runs, few enough to finish well inside the lease."""
+RECORD_GATHER_SECONDS = 0.05
+RECORD_GATHER_COUNT = 50
+"""A write of fewer outcomes than this waits `RECORD_GATHER_SECONDS` for more first."""
+BUSY_CLAIM_SECONDS = 0.5
+"""While a worker holds work, how often at least it claims again (for other connectors'
+new steps) even if little of what it holds is done: a claim ranks every due step."""
+EDIT_POLL_SECONDS = 1.0
+"""How often `run` looks for copies to edit when there were few: edits are not urgent."""
+FAILING_CONNECTOR_WAIT = 5.0
+"""Seconds a held step waits when its connector has just failed a send here."""
+
+
+@dataclass
+class _Entry:
+    """Something ended that must be recorded: a send's outcome, or a step deferred."""
+
+    report: DispatchReport
+    outcome: Outcome | None = None
+    deferred: tuple[Claimed, datetime] | None = None
+
+
+class _Recorder:
+    """Records each send as soon as it ends: what ends while a write runs goes in the
+    next one (group commit), so a slow send holds back nothing but itself."""
+
+    def __init__(self, write: Callable[[list[_Entry]], Awaitable[None]]) -> None:
+        self._write = write
+        self._waiting: list[tuple[_Entry, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def add(self, entry: _Entry) -> None:
+        """Queue `entry` and return once it is written (or its write failed and was logged;
+        the step's lease then runs out and it is tried again)."""
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await asyncio.shield(written)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            if len(self._waiting) < RECORD_GATHER_COUNT:
+                # A moment for the sends finishing now to join this write: a write costs
+                # about the same for one send as for a hundred.
+                await asyncio.sleep(RECORD_GATHER_SECONDS)
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._write([entry for entry, _ in batch])
+            except Exception:
+                log.exception("recording deliveries failed", entries=len(batch))
+            for _, written in batch:
+                if not written.done():
+                    written.set_result(None)
+
 
 def _to_resolve(item: Claimed) -> bool:
     """A reference step (people to find) of an open alert on a usable connector."""
@@ -249,11 +380,24 @@ class Dispatcher:
         self.clock = clock
         self.rng = rng or random.Random()
         self._send_slots = asyncio.Semaphore(settings.notify_concurrency)
+        self._connector_slots: dict[uuid.UUID, asyncio.Semaphore] = {}
+        self._held: Counter[uuid.UUID] = Counter()
+        """Steps this worker has claimed and not yet sent or settled, by connector."""
+        self._failed_at: dict[uuid.UUID, float] = {}
+        """When a send of each connector last failed here (monotonic)."""
+        self._freed = asyncio.Event()
+        self._recorder = _Recorder(self._write)
         telegram = channels.get(ConnectorType.telegram_bot)
         sender = telegram.sender if isinstance(telegram, TelegramChannel) else None
+        self.pace = TelegramPace.from_settings(db, settings) if sender is not None else None
+        """Telegram's budget, when this process sends to Telegram at all."""
         self.editor = (
             CopyEditor(
-                db, sender, worker_id=self.worker_id, default_language=settings.default_language
+                db,
+                sender,
+                worker_id=self.worker_id,
+                default_language=settings.default_language,
+                pace=self.pace,
             )
             if sender is not None
             else None
@@ -277,16 +421,86 @@ class Dispatcher:
         QUEUE_OLDEST_SECONDS.set((now - oldest).total_seconds() if oldest else 0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch until `stop` is set; the batch in hand is finished and recorded first."""
+        """Dispatch until `stop` is set; what is in hand is finished and recorded first.
+
+        Claims again as sends finish, without waiting for a batch to end; edits of ended
+        alerts' copies run beside it.
+        """
+        report = DispatchReport()
+        flying: set[asyncio.Task[None]] = set()
+        editing = asyncio.create_task(self._edit_loop(stop)) if self.editor is not None else None
+        try:
+            while not stop.is_set():
+                room = self.settings.notify_batch_size - sum(self._held.values())
+                claimed = 0
+                if room > 0:
+                    try:
+                        claimed, started = await self._launch(None, None, report, room)
+                    except Exception:
+                        log.exception("dispatch round failed", worker=self.worker_id)
+                        started = []
+                    for task in started:
+                        flying.add(task)
+                        task.add_done_callback(flying.discard)
+                if self._held:
+                    # More may be due on connectors this worker holds its share of: claim
+                    # again once a good part of what it holds is done, or at the next poll.
+                    await self._wait_for_room(
+                        stop, max(self.settings.notify_poll_seconds, BUSY_CLAIM_SECONDS)
+                    )
+                elif not claimed:
+                    await self._pause(stop, self.settings.notify_poll_seconds, freed=False)
+            if flying:
+                await asyncio.gather(*flying, return_exceptions=True)
+        except asyncio.CancelledError:
+            for task in flying:
+                task.cancel()
+            if editing is not None:
+                editing.cancel()
+            await asyncio.shield(self.release_claims())
+            raise
+        finally:
+            if editing is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await editing
+
+    async def _wait_for_room(self, stop: asyncio.Event, seconds: float) -> None:
+        """Wait until half a connector's share of what this worker holds is recorded, or
+        `seconds` pass: a claim costs a ranking of every due step, so one claim should
+        take many."""
+        share = self.settings.notify_connector_concurrency * CLAIM_ROUNDS_AHEAD
+        enough = max(0, sum(self._held.values()) - max(1, share // 2))
+        deadline = time.monotonic() + seconds
+        while sum(self._held.values()) > enough and not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await self._pause(stop, left, freed=True)
+
+    async def _pause(self, stop: asyncio.Event, seconds: float, *, freed: bool) -> None:
+        """Wait until stopped, `seconds` pass or (`freed`) a held step is recorded."""
+        waits = [asyncio.ensure_future(stop.wait())]
+        if freed:
+            self._freed.clear()
+            waits.append(asyncio.ensure_future(self._freed.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    async def _edit_loop(self, stop: asyncio.Event) -> None:
+        assert self.editor is not None
         while not stop.is_set():
             try:
-                report = await self.run_once()
+                edited = await self.editor.run_once(self.clock())
             except Exception:
-                log.exception("dispatch round failed", worker=self.worker_id)
-                report = DispatchReport()
-            if report.claimed < self.settings.notify_batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.settings.notify_poll_seconds)
+                log.exception("editing copies failed", worker=self.worker_id)
+                edited = 0
+            if edited < EDIT_BATCH:
+                await self._pause(
+                    stop, max(self.settings.notify_poll_seconds, EDIT_POLL_SECONDS), freed=False
+                )
 
     async def run_once(
         self,
@@ -296,33 +510,47 @@ class Dispatcher:
     ) -> DispatchReport:
         """Claim, send and record one batch (optionally of one event, or some connector
         types), then edit the Telegram copies of alerts that ended."""
-        report = await self._deliver_once(only_event, types)
+        report = DispatchReport()
+        _, started = await self._launch(only_event, types, report, self.settings.notify_batch_size)
+        try:
+            await asyncio.gather(*started)
+        except asyncio.CancelledError:
+            for task in started:
+                task.cancel()
+            await asyncio.shield(self.release_claims())
+            raise
         if self.editor is not None and (types is None or ConnectorType.telegram_bot in types):
             report.edited = await self.editor.run_once(self.clock())
         return report
 
-    async def _deliver_once(
-        self, only_event: uuid.UUID | None, types: Collection[ConnectorType] | None
-    ) -> DispatchReport:
-        report = DispatchReport()
+    async def _launch(
+        self,
+        only_event: uuid.UUID | None,
+        types: Collection[ConnectorType] | None,
+        report: DispatchReport,
+        limit: int,
+    ) -> tuple[int, list[asyncio.Task[None]]]:
+        """Claim up to `limit` steps, settle what needs no send (closed, quiet, paced for
+        later), and start a send for each of the rest: how many were claimed, the sends."""
         now = self.clock()
         wanted = types or list(self.channels)
-        claimed = await self._claim(now, only_event, wanted)
+        claimed = await self._claim(now, only_event, wanted, limit)
         claimed_count = len(claimed)
         for claim_again in (True, False):
             references = [item for item in claimed if _to_resolve(item)]
             if not references:
                 break
             report.resolved += await self._resolve_references(references, now)
+            self._let_go(references)
             claimed = [item for item in claimed if item not in references]
-            if claim_again:
+            if claim_again and claimed_count < limit:
                 # The people's steps just made are due now: send them in this round.
-                more = await self._claim(now, only_event, wanted)
+                more = await self._claim(now, only_event, wanted, limit - claimed_count)
                 claimed_count += len(more)
                 claimed += more
-        report.claimed = claimed_count
+        report.claimed += claimed_count
         if not claimed:
-            return report
+            return claimed_count, []
         to_send: list[Claimed] = []
         deferred: list[tuple[Claimed, datetime]] = []
         cancelled: list[Claimed] = []
@@ -335,25 +563,100 @@ class Dispatcher:
                 deferred.append((item, wake))
             else:
                 to_send.append(item)
-        try:
-            outcomes = await asyncio.gather(*(self._send(item) for item in to_send))
-        except asyncio.CancelledError:
-            await asyncio.shield(self.release_claims())
-            raise
-        await asyncio.shield(self._record(outcomes, deferred, cancelled, report))
-        for outcome in outcomes:
-            if outcome.error is not None:
-                log.warning(
-                    "delivery failed",
-                    tenant_id=str(outcome.claimed.step.tenant_id),
-                    event_id=str(outcome.claimed.event.id),
-                    step_id=str(outcome.claimed.step.id),
-                    connector=outcome.claimed.connector_type.value,
-                    attempt=outcome.attempt_no,
-                    permanent=outcome.error.permanent,
-                    error=outcome.error.message,
-                )
-        return report
+        paced = await self._pace(to_send, now, deferred)
+        if deferred or cancelled:
+            await asyncio.shield(self._record([], deferred, cancelled, report))
+            self._let_go([item for item, _ in deferred] + cancelled)
+        started = [
+            asyncio.create_task(self._fly(item, wait, report), name=f"send {item.step.id}")
+            for item, wait in paced
+        ]
+        return claimed_count, started
+
+    async def _pace(
+        self, items: list[Claimed], now: datetime, deferred: list[tuple[Claimed, datetime]]
+    ) -> list[tuple[Claimed, float]]:
+        """Each send with the seconds it waits for Telegram's budget (0 for other channels).
+        A Telegram step further off than `HOLD_SECONDS` gives its tokens back and joins
+        `deferred`, due at its moment."""
+        telegram = [
+            item
+            for item in items
+            if item.connector_type is ConnectorType.telegram_bot and item.telegram_chat is not None
+        ]
+        if self.pace is None or not telegram:
+            return [(item, 0.0) for item in items]
+        waits = await self.pace.reserve([cast(int, item.telegram_chat) for item in telegram])
+        wait_of = {item.step.id: wait for item, wait in zip(telegram, waits, strict=True)}
+        later = [item for item in telegram if wait_of[item.step.id] > HOLD_SECONDS]
+        if later:
+            await self.pace.release([cast(int, item.telegram_chat) for item in later])
+            deferred.extend(
+                (item, now + timedelta(seconds=wait_of[item.step.id])) for item in later
+            )
+        return [
+            (item, wait_of.get(item.step.id, 0.0))
+            for item in items
+            if wait_of.get(item.step.id, 0.0) <= HOLD_SECONDS
+        ]
+
+    async def _fly(self, item: Claimed, wait: float, report: DispatchReport) -> None:
+        """Wait for the step's moment and its connector's slot, send, and have it recorded;
+        a step whose connector failed here since it was claimed is deferred instead."""
+        if wait > 0:
+            await asyncio.sleep(wait)
+        connector_id = item.step.connector_id
+        slots = self._connector_slots.get(connector_id)
+        if slots is None:
+            slots = asyncio.Semaphore(self.settings.notify_connector_concurrency)
+            self._connector_slots[connector_id] = slots
+        async with slots:
+            if self._failed_at.get(connector_id, float("-inf")) > item.claimed_at:
+                later = self.clock() + timedelta(seconds=FAILING_CONNECTOR_WAIT)
+                entry = _Entry(report, deferred=(item, later))
+            else:
+                outcome = await self._send(item)
+                if outcome.error is not None:
+                    self._failed_at[connector_id] = time.monotonic()
+                entry = _Entry(report, outcome=outcome)
+        # Done with as far as claiming goes: the next claim may take its connector's room.
+        self._let_go([item])
+        await self._recorder.add(entry)
+
+    async def _write(self, entries: list[_Entry]) -> None:
+        """Record what ended (the recorder's write): one transaction per report."""
+        by_report: dict[int, list[_Entry]] = {}
+        for entry in entries:
+            by_report.setdefault(id(entry.report), []).append(entry)
+        for group in by_report.values():
+            outcomes = [entry.outcome for entry in group if entry.outcome is not None]
+            deferred = [entry.deferred for entry in group if entry.deferred is not None]
+            await self._record(outcomes, deferred, [], group[0].report)
+            for outcome in outcomes:
+                self._log_failure(outcome)
+
+    def _let_go(self, items: Collection[Claimed]) -> None:
+        """These steps no longer take their connector's room here (sent, settled, or
+        resolved); what is written about them may still be on its way."""
+        for item in items:
+            self._held[item.step.connector_id] -= 1
+        self._held = +self._held
+        if items:
+            self._freed.set()
+
+    @staticmethod
+    def _log_failure(outcome: Outcome) -> None:
+        if outcome.error is not None:
+            log.warning(
+                "delivery failed",
+                tenant_id=str(outcome.claimed.step.tenant_id),
+                event_id=str(outcome.claimed.event.id),
+                step_id=str(outcome.claimed.step.id),
+                connector=outcome.claimed.connector_type.value,
+                attempt=outcome.attempt_no,
+                permanent=outcome.error.permanent,
+                error=outcome.error.message,
+            )
 
     async def release_claims(self) -> int:
         """Hand back what this worker claimed but could not finish (stopped mid-batch).
@@ -451,9 +754,14 @@ class Dispatcher:
         return quiet_until(now, item.tenant_timezone, start, end)
 
     async def _claim(
-        self, now: datetime, only_event: uuid.UUID | None, types: Collection[ConnectorType]
+        self,
+        now: datetime,
+        only_event: uuid.UUID | None,
+        types: Collection[ConnectorType],
+        limit: int | None = None,
     ) -> list[Claimed]:
         lease_end = now + work_span(self.settings.notify_lease_seconds)
+        held = list(self._held.items())
         async with self.db.system_uow() as session:
             ids = list(
                 await session.scalars(
@@ -462,9 +770,13 @@ class Dispatcher:
                         "now": now,
                         "lease_end": lease_end,
                         "worker": self.worker_id,
-                        "batch": self.settings.notify_batch_size,
+                        "batch": limit or self.settings.notify_batch_size,
                         "only_event": only_event,
                         "types": [connector_type.value for connector_type in types],
+                        "per_connector": self.settings.notify_connector_concurrency
+                        * CLAIM_ROUNDS_AHEAD,
+                        "held_connectors": [connector_id for connector_id, _ in held],
+                        "held_counts": [count for _, count in held],
                     },
                 )
             )
@@ -507,6 +819,7 @@ class Dispatcher:
                 for step, event, ctype, cstatus, token, tz, qstart, qend, language, delay in rows
             ]
             await self._resolve_people(session, claimed)
+        self._held.update(item.step.connector_id for item in claimed)
         return claimed
 
     async def _resolve_people(self, session: AsyncSession, claimed: list[Claimed]) -> None:
@@ -556,6 +869,10 @@ class Dispatcher:
             )
         )
 
+    def _redactor(self, item: Claimed) -> Redactor:
+        """What a failure's text must not carry: the connector's secrets, the process's."""
+        return delivery_redactor(self.secrets, item.config_token, self.settings)
+
     async def _send(self, item: Claimed) -> Outcome:
         attempt_no = item.step.attempts + 1
         error: DeliveryError | None = None
@@ -589,6 +906,7 @@ class Dispatcher:
                     dashboard_url=dashboard_link(
                         self.settings, item.event.event_type.value, payload
                     ),
+                    timezone=item.tenant_timezone,
                 )
                 copy = await self.channels[item.connector_type].send(config, delivery)
             except DeliveryError as exc:
@@ -600,8 +918,14 @@ class Dispatcher:
                     f"no {item.connector_type.value} channel in this process", permanent=True
                 )
             except Exception as exc:
-                log.exception("unexpected delivery failure", step=str(item.step.id))
+                log.error(
+                    "unexpected delivery failure",
+                    step=str(item.step.id),
+                    exception=self._redactor(item).traceback(exc),
+                )
                 error = DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
+        if error is not None:
+            error = self._redactor(item).failure(error)
         return Outcome(
             claimed=item,
             attempt_no=attempt_no,
@@ -666,6 +990,9 @@ class Dispatcher:
                     "error": None if error is None else error.message[:2000],
                     "telegram_chat_id": outcome.copy.chat_id if outcome.copy else None,
                     "telegram_message_id": outcome.copy.message_id if outcome.copy else None,
+                    "provider_message_id": (
+                        outcome.copy.provider_message_id if outcome.copy else None
+                    ),
                 }
             )
             if error is None:
