@@ -17,7 +17,8 @@ One slow or dead receiver delays only its own deliveries (SPEC §4):
   tenant by that rank, and a batch takes the lowest ranks first, so every tenant and every
   connector gets its turn before any gets a second;
 - a connector has at most `NOTIFY_CONNECTOR_CONCURRENCY` sends in flight in a worker, and
-  a claim takes no more of its steps than a few rounds of that;
+  a worker holds no more of its steps than `CLAIM_ROUNDS_AHEAD` rounds of that (a step
+  still waiting for a slot at half its lease is deferred, not sent late);
 - when one of a connector's sends fails, the worker defers that connector's steps it holds
   and has not started (not failed: no attempt is spent), and a connector in `error` is
   given to one worker at a time, one step at a time (the probe) until a send succeeds;
@@ -283,11 +284,12 @@ next escalation level now, instead of waiting out that level's delay (SPEC §5).
 
 RECIPIENT_DISABLED = "recipient disabled"
 
-CLAIM_ROUNDS_AHEAD = 16
-"""A claim takes up to this many rounds of a connector's concurrency: enough to keep its
-slots busy while the next claim runs, few enough to finish well inside the lease."""
-RECORD_GATHER_SECONDS = 0.05
-RECORD_GATHER_COUNT = 50
+CLAIM_ROUNDS_AHEAD = 32
+"""A claim takes up to this many rounds of a connector's concurrency (and no more than the
+batch): enough to keep its slots busy while the next claim runs. A step still waiting for a
+slot when half its lease is gone is deferred rather than sent (`_fly`)."""
+RECORD_GATHER_SECONDS = 0.1
+RECORD_GATHER_COUNT = 100
 """A write of fewer outcomes than this waits `RECORD_GATHER_SECONDS` for more first."""
 BUSY_CLAIM_SECONDS = 0.5
 """While a worker holds work, how often at least it claims again (for other connectors'
@@ -465,7 +467,7 @@ class Dispatcher:
                     await editing
 
     async def _wait_for_room(self, stop: asyncio.Event, seconds: float) -> None:
-        """Wait until half a connector's share of what this worker holds is recorded, or
+        """Wait until half a connector's share of what this worker holds is sent, or
         `seconds` pass: a claim costs a ranking of every due step, so one claim should
         take many."""
         share = self.settings.notify_connector_concurrency * CLAIM_ROUNDS_AHEAD
@@ -611,7 +613,11 @@ class Dispatcher:
             slots = asyncio.Semaphore(self.settings.notify_connector_concurrency)
             self._connector_slots[connector_id] = slots
         async with slots:
-            if self._failed_at.get(connector_id, float("-inf")) > item.claimed_at:
+            failed = self._failed_at.get(connector_id, float("-inf")) > item.claimed_at
+            stale = time.monotonic() - item.claimed_at > self.settings.notify_lease_seconds / 2
+            if failed or stale:
+                # Its connector failed here since it was claimed, or is so slow that the
+                # lease would run out: let it wait (no attempt spent) rather than pile on.
                 later = self.clock() + timedelta(seconds=FAILING_CONNECTOR_WAIT)
                 entry = _Entry(report, deferred=(item, later))
             else:
