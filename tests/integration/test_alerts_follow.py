@@ -201,7 +201,8 @@ async def test_acknowledging_edits_every_copy_and_a_group_acknowledges_for_its_b
             return {
                 chat_id: message_id
                 for (chat_id, message_id), shown in stub.messages.items()
-                if "Fire drill" in str(shown.get("text", ""))
+                # The alert's headline: the digest names the obligation too.
+                if "Overdue: Fire drill" in str(shown.get("text", ""))
             }
 
         async def delivered() -> bool:
