@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from aiogram import Bot
@@ -29,8 +28,14 @@ def needs_no_edit(description: str) -> bool:
     )
 
 
-MAX_INLINE_WAIT = 5.0
-"""A 429 asking for at most this many seconds is waited out here; longer ones are retried later."""
+def rate_limited(exc: TelegramRetryAfter) -> DeliveryError:
+    """A 429: retried, not before Telegram's `retry_after`. Not waited out here: the caller
+    also pushes the chat's shared budget back, so no replica sends into the same wall."""
+    return DeliveryError(
+        f"Telegram rate limit: retry after {exc.retry_after}s",
+        permanent=False,
+        retry_after=float(exc.retry_after),
+    )
 
 
 class BotTelegramSender:
@@ -44,28 +49,17 @@ class BotTelegramSender:
     ) -> int:
         text = fit_lines([e(line) for line in message.text.splitlines()])
         markup = alert_keyboard(event_id, texts_for(message.language)) if acknowledgeable else None
-        for attempt in range(2):
-            try:
-                sent = await self.bot.send_message(chat_id, text, reply_markup=markup)
-                return sent.message_id
-            except TelegramRetryAfter as exc:
-                if attempt == 0 and exc.retry_after <= MAX_INLINE_WAIT:
-                    await asyncio.sleep(exc.retry_after)
-                    continue
-                raise DeliveryError(
-                    f"Telegram rate limit: retry after {exc.retry_after}s", permanent=False
-                ) from exc
-            except TelegramForbiddenError as exc:
-                raise DeliveryError(
-                    f"the user blocked the bot: {exc.message}", permanent=True
-                ) from exc
-            except TelegramBadRequest as exc:
-                raise DeliveryError(f"Telegram refused: {exc.message}", permanent=True) from exc
-            except (TelegramNetworkError, TelegramServerError) as exc:
-                raise DeliveryError(
-                    f"Telegram unavailable: {exc.message}", permanent=False
-                ) from exc
-        raise DeliveryError("Telegram rate limit", permanent=False)
+        try:
+            sent = await self.bot.send_message(chat_id, text, reply_markup=markup)
+        except TelegramRetryAfter as exc:
+            raise rate_limited(exc) from exc
+        except TelegramForbiddenError as exc:
+            raise DeliveryError(f"the user blocked the bot: {exc.message}", permanent=True) from exc
+        except TelegramBadRequest as exc:
+            raise DeliveryError(f"Telegram refused: {exc.message}", permanent=True) from exc
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            raise DeliveryError(f"Telegram unavailable: {exc.message}", permanent=False) from exc
+        return sent.message_id
 
     async def edit_alert(self, chat_id: int, message_id: int, text: str) -> None:
         """Replace a delivered alert's text and take its buttons away. A copy already so,
@@ -76,9 +70,7 @@ class BotTelegramSender:
                 text=body, chat_id=chat_id, message_id=message_id, reply_markup=None
             )
         except TelegramRetryAfter as exc:
-            raise DeliveryError(
-                f"Telegram rate limit: retry after {exc.retry_after}s", permanent=False
-            ) from exc
+            raise rate_limited(exc) from exc
         except TelegramBadRequest as exc:
             if needs_no_edit(exc.message):
                 return

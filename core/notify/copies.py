@@ -38,6 +38,7 @@ from core.notify.models import (
 )
 from core.notify.pacing import HOLD_SECONDS, TelegramPace
 from core.notify.recipients import USER_PREFIX
+from core.notify.redaction import redact_optional
 from core.notify.render import render
 from core.tenancy.models import Tenant, User
 from core.tenancy.names import user_name
@@ -205,7 +206,11 @@ async def finish_edit(
     retry_at: datetime | None,
 ) -> None:
     """Done (error None), retried at `retry_at`, or given up after the last attempt."""
-    values: dict[str, Any] = {"claimed_until": None, "claimed_by": None, "last_error": error}
+    values: dict[str, Any] = {
+        "claimed_until": None,
+        "claimed_by": None,
+        "last_error": redact_optional(error),
+    }
     if error is None:
         values["status"] = "done"
     elif retry_at is not None and edit.attempts + 1 < MAX_EDIT_ATTEMPTS:
@@ -288,7 +293,10 @@ class CopyEditor:
         try:
             await self.sender.edit_alert(edit.chat_id, edit.message_id, words)
         except DeliveryError as exc:
-            retry = None if exc.permanent else now + timedelta(seconds=30 * (edit.attempts + 1))
+            if exc.retry_after and self.pace is not None:
+                await self.pace.hold(edit.chat_id, exc.retry_after)
+            backoff = max(30.0 * (edit.attempts + 1), exc.retry_after or 0.0)
+            retry = None if exc.permanent else now + timedelta(seconds=backoff)
             return edit, exc.message[:500], retry
         return edit, None, None
 

@@ -624,10 +624,16 @@ class Dispatcher:
                 outcome = await self._send(item)
                 if outcome.error is not None:
                     self._failed_at[connector_id] = time.monotonic()
+                    await self._hold_back(item, outcome.error)
                 entry = _Entry(report, outcome=outcome)
         # Done with as far as claiming goes: the next claim may take its connector's room.
         self._let_go([item])
         await self._recorder.add(entry)
+
+    async def _hold_back(self, item: Claimed, error: DeliveryError) -> None:
+        """A 429 from Telegram: the chat's shared budget waits out its `retry_after`."""
+        if error.retry_after and self.pace is not None and item.telegram_chat is not None:
+            await self.pace.hold(item.telegram_chat, error.retry_after)
 
     async def _write(self, entries: list[_Entry]) -> None:
         """Record what ended (the recorder's write): one transaction per report."""
@@ -971,7 +977,9 @@ class Dispatcher:
                     rng=self.rng,
                 )
                 status = NotificationStatus.failed
-                next_at = outcome.finished_at + timedelta(seconds=delay)
+                next_at = outcome.finished_at + timedelta(
+                    seconds=max(delay, error.retry_after or 0.0)
+                )
                 report.retried += 1
                 DELIVERIES.labels(outcome.claimed.connector_type.value, "retry").inc()
             step_updates.append(

@@ -69,6 +69,26 @@ GIVE_BACK_SQL = text(
     """
 )
 
+HOLD_BACK_SQL = text(
+    """
+    INSERT INTO rate_buckets AS b (key, tokens, refilled_at)
+    VALUES (:key, 1 - CAST(:seconds AS float8) * CAST(:rate AS float8), clock_timestamp())
+    ON CONFLICT (key) DO UPDATE SET
+        tokens = LEAST(
+            LEAST(
+                :capacity,
+                b.tokens + :rate * GREATEST(
+                    0, EXTRACT(EPOCH FROM excluded.refilled_at - b.refilled_at))
+            ),
+            excluded.tokens
+        ),
+        refilled_at = GREATEST(b.refilled_at, excluded.refilled_at)
+    """
+)
+"""Refill, then lower the level so that the next token comes no sooner than `seconds`
+from now (token 0 is usable after (1 - level) / rate seconds); a level already lower
+(more promised) stays."""
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -168,6 +188,20 @@ class TelegramPace:
         for token_wait, i in zip(overall[self.token_key], order, strict=True):
             waits[i] = max(token_wait, chat_waits[i])
         return waits
+
+    async def hold(self, chat_id: int, seconds: float) -> None:
+        """Telegram answered 429 for `chat_id` with `retry_after` = `seconds`: no replica
+        sends to that chat before then (the other chats keep their budget)."""
+        async with self.db.system_uow() as session:
+            await session.execute(
+                HOLD_BACK_SQL,
+                {
+                    "key": self.chat_key(chat_id),
+                    "seconds": seconds,
+                    "rate": self.per_chat.rate,
+                    "capacity": self.per_chat.capacity,
+                },
+            )
 
     async def release(self, chats: Sequence[int]) -> None:
         """Give back the tokens of messages reserved and then not sent (deferred)."""

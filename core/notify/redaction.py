@@ -263,7 +263,7 @@ class Redactor:
         message = self(error.message)[:limit]
         if message == error.message:
             return error
-        redacted = DeliveryError(message, permanent=error.permanent)
+        redacted = DeliveryError(message, permanent=error.permanent, retry_after=error.retry_after)
         redacted.__cause__ = error.__cause__
         return redacted
 

@@ -8,12 +8,14 @@ from typing import Any, Protocol
 
 
 class DeliveryError(Exception):
-    """A failed send. `permanent` failures (4xx, bad address) are not retried."""
+    """A failed send. `permanent` failures (4xx, bad address) are not retried; a service's
+    own "not before" (Telegram's 429 `retry_after`, in seconds) is kept in `retry_after`."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

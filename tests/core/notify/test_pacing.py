@@ -10,15 +10,27 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select, text
 
+from bot.app import create_bot
+from bot.telegram import BotTelegramSender
 from core.config import Settings
+from core.crypto import SecretBox
+from core.db.enums import AppRole, ConnectorType, NotificationStatus
 from core.db.session import Database
-from core.notify.models import RateBucket
+from core.notify.connectors import ConnectorSpec, add_connector
+from core.notify.dispatcher import Dispatcher
+from core.notify.models import NotificationStep, RateBucket
 from core.notify.pacing import Limit, TelegramPace, give_back, take
+from core.notify.wiring import build_channels, close_channels
+from tests.companies import person
+from tests.core.notify.conftest import Clock, World
+from tests.core.notify.helpers import emit, route
+from tests.telegram_stub import TelegramStub
 
 
 async def bucket(db: Database, key: str) -> tuple[float, datetime]:
@@ -118,3 +130,49 @@ async def test_a_pace_spaces_one_chat_and_shares_the_token(private_db: Database)
     await pace.release([7, 7])  # the two furthest off were deferred: their moments are free
     again = await pace.reserve([7])
     assert again == pytest.approx([4], abs=0.1)
+
+
+async def test_a_429_holds_the_chats_budget_for_every_replica(
+    world: World, box: SecretBox, settings: Settings, clock: Clock
+) -> None:
+    """Telegram's 429 reaches the sender through a real aiogram session: the step is
+    retried no sooner than `retry_after`, and another replica's pace for that chat waits
+    it out too (another chat keeps its budget)."""
+    stub = TelegramStub()
+    await stub.start()
+    running = settings.model_copy(
+        update={"bot_token": SecretStr("515151:pacing-token"), "telegram_api_url": stub.base_url}
+    )
+    bot = create_bot(running)
+    channels = build_channels(running, BotTelegramSender(bot))
+    try:
+        spec = ConnectorSpec(type=ConnectorType.telegram_bot, name="tg")
+        await add_connector(world.db, box, world.tenant, spec, allow_private=False)
+        await person(world.db, world.tenant, AppRole.head_office_admin, telegram_user_id=6161)
+        await route(world, "tg", "role:head_office_admin")
+        stub.fail_next("sendMessage", 429, "Too Many Requests: retry after 40", retry_after=40)
+        assert await emit(world, clock.now) is not None
+        dispatcher = Dispatcher(world.db, running, box, channels, worker_id="paced", clock=clock)
+        await dispatcher.run_once()
+        async with world.db.tenant_uow(world.tenant.id) as session:
+            step = await session.scalar(
+                select(NotificationStep).where(NotificationStep.recipient_ref.startswith("user:"))
+            )
+        assert step is not None
+        assert step.status is NotificationStatus.failed
+        assert "retry after 40" in (step.last_error or "")
+        assert step.next_attempt_at >= clock.now + timedelta(seconds=40)
+
+        replica = TelegramPace.from_settings(world.db, running)
+        waits = await replica.reserve([6161, 6262])
+        assert waits[0] == pytest.approx(40, abs=2)
+        assert waits[1] == pytest.approx(0, abs=0.1)
+
+        clock.advance(seconds=41)
+        await replica.release([6161])
+        await dispatcher.run_once()
+        assert len(stub.sent("sendMessage", chat_id=6161)) == 1
+    finally:
+        await close_channels(channels)
+        await bot.session.close()
+        await stub.stop()
