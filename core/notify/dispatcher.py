@@ -626,9 +626,9 @@ class Dispatcher:
                     self._failed_at[connector_id] = time.monotonic()
                     await self._hold_back(item, outcome.error)
                 entry = _Entry(report, outcome=outcome)
-        # Done with as far as claiming goes: the next claim may take its connector's room.
-        self._let_go([item])
+        # Held until written: a worker killed now repeats at most what it holds, one batch.
         await self._recorder.add(entry)
+        self._let_go([item])
 
     async def _hold_back(self, item: Claimed, error: DeliveryError) -> None:
         """A 429 from Telegram: the chat's shared budget waits out its `retry_after`."""
@@ -648,8 +648,8 @@ class Dispatcher:
                 self._log_failure(outcome)
 
     def _let_go(self, items: Collection[Claimed]) -> None:
-        """These steps no longer take their connector's room here (sent, settled, or
-        resolved); what is written about them may still be on its way."""
+        """These steps no longer take their connector's room here (sent and recorded,
+        settled, or resolved): what a worker holds bounds what a crash can repeat."""
         for item in items:
             self._held[item.step.connector_id] -= 1
         self._held = +self._held
