@@ -49,7 +49,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, and_, bindparam, case, func, insert, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utc_now, work_span
@@ -1105,7 +1105,16 @@ class Dispatcher:
         if succeeded:
             await session.execute(
                 update(Connector)
-                .where(Connector.id.in_(succeeded))
+                .where(
+                    Connector.id.in_(succeeded),
+                    # A healthy connector's row is left alone: no lock for the other
+                    # workers to wait on and no dead row version per write.
+                    or_(
+                        Connector.consecutive_failures != 0,
+                        Connector.last_error.is_not(None),
+                        Connector.status == ConnectorStatus.error,
+                    ),
+                )
                 .values(
                     consecutive_failures=0,
                     last_error=None,
