@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import BotCommand
 
 from bot.i18n import CatalogueI18n, LanguageMiddleware
@@ -42,10 +50,36 @@ COMMANDS = [
 ]
 
 
+MAX_INLINE_WAIT = 5.0
+"""A 429 asking for at most this many seconds is waited out, once, where it happened."""
+
+
+class WaitOutShortFloodControl(BaseRequestMiddleware):
+    """Telegram's flood control on a reply: a 429 with a short `retry_after` is waited out
+    and the request made once more, so a burst of replies is late rather than lost. A long
+    wait, or a second 429, reaches the caller: the alert sender then defers the step and
+    holds the chat's shared budget (`core/notify/pacing.py`)."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except TelegramRetryAfter as exc:
+            if exc.retry_after > MAX_INLINE_WAIT:
+                raise
+            await asyncio.sleep(exc.retry_after)
+        return await make_request(bot, method)
+
+
 def create_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
         raise ConfigurationError(ErrorCode.bot_token_missing)
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(WaitOutShortFloodControl())
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,

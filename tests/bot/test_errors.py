@@ -7,6 +7,8 @@ traceback, and SQL parameters (people's data) never reach an error message.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import structlog
 from sqlalchemy import text
@@ -55,3 +57,17 @@ async def test_sql_parameters_stay_out_of_the_log(world: BotWorld) -> None:
     assert "Traceback" in logged
     assert "SELECT CAST($1 AS integer)" in logged
     assert "customer-secret-0171" not in logged
+
+
+async def test_a_short_flood_wait_on_a_reply_is_waited_out(world: BotWorld) -> None:
+    """Telegram's 429 with a short retry_after on a reply: the reply comes, once, late."""
+    person = Conversation(world, name="Opu")
+    world.stub.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    started = time.monotonic()
+    said = await person.send("/help")
+    assert time.monotonic() - started >= 1
+    assert "not linked to Intrex yet" in said
+    # The stand-in records every request: the refused one, then the one made again.
+    attempts = world.stub.texts(person.telegram_id)
+    assert len(attempts) == 2
+    assert attempts[0] == attempts[1]

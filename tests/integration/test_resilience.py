@@ -36,7 +36,7 @@ async def test_terminated_backends_do_not_stop_the_next_round(
     await receiver.start()
     tenant, connector = await webhook_tenant(db, SecretBox([key]), receiver.url)
     env = worker_env(target, key, SCHEDULER_TICK_SECONDS="0.5")
-    worker, _ = start(env, tmp_path / "worker.log", "--no-bot")
+    worker, _ = await asyncio.to_thread(start, env, tmp_path / "worker.log", "--no-bot")
     try:
         await queue_alerts(db, tenant, connector, 20)
         assert await receiver.wait_for(lambda: len(receiver.by_key()) >= 20, 30)
@@ -80,7 +80,7 @@ async def test_sigterm_during_dispatch_leaves_nothing_stuck_or_lost(
         SCHEDULER_TICK_SECONDS="3600",
     )
     try:
-        first, _ = start(env, tmp_path / "first.log", "--no-bot")
+        first, _ = await asyncio.to_thread(start, env, tmp_path / "first.log", "--no-bot")
         assert await receiver.wait_for(lambda: len(receiver.requests) >= 30, 30)
         first.send_signal(signal.SIGTERM)
         exit_code = await asyncio.to_thread(first.wait, 30)
@@ -91,7 +91,7 @@ async def test_sigterm_during_dispatch_leaves_nothing_stuck_or_lost(
         assert "released claims" in (tmp_path / "first.log").read_text()
 
         receiver.delay_seconds = 0
-        second, _ = start(env, tmp_path / "second.log", "--no-bot")
+        second, _ = await asyncio.to_thread(start, env, tmp_path / "second.log", "--no-bot")
         try:
 
             async def all_sent() -> bool:
