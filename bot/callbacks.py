@@ -113,3 +113,19 @@ class CatalogueButton(CallbackData, prefix="tc"):
 
     action: str
     key: str = ""
+
+
+class ExportButton(CallbackData, prefix="ex"):
+    """An export as an XLSX document: `kind` obligations | domains | audit | deliveries, for one
+    branch (`branch`, its code) or every branch in the presser's scope (empty)."""
+
+    kind: str
+    branch: str = ""
+
+
+class AuditPageButton(CallbackData, prefix="au"):
+    """A page of /audit: the entries just older than `before` or just newer than `after`
+    (position tokens, `core.audit.queries.AuditCursor.token`); neither: the latest."""
+
+    before: Annotated[str, Field(max_length=32)] = ""
+    after: Annotated[str, Field(max_length=32)] = ""

@@ -110,7 +110,11 @@ def help_text(member: Membership) -> str:
         _("/domains: monitored certificates"),
     ]
     if role.manages:
-        lines.append(_("/check HOST[:PORT]: check a certificate now"))
+        lines += [
+            _("/check HOST[:PORT]: check a certificate now"),
+            _("/report [BRANCH]: the branches' health, with a chart and an export"),
+            _("/export [obligations|domains|audit|deliveries]: a spreadsheet of them"),
+        ]
     if role is AppRole.branch_manager:
         lines.append(_("/users: the people of your branches"))
     if role.head_office:
@@ -121,6 +125,7 @@ def help_text(member: Membership) -> str:
             _("/invite ROLE [BRANCH...] [EMAIL]: invite a colleague"),
             _("/invites: open invites, to revoke"),
             _("/templates: obligation templates; adopt the standard catalogue"),
+            _("/audit: who changed what, latest first"),
             _("/linkgroup BRANCH (in a group): the branch's alerts go to that group"),
         ]
     lines += [

@@ -12,13 +12,17 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
+from cli.audit import audit_app
 from cli.database import answer_for_tenant, answer_from_database, open_target
 from cli.domains import domain_app
+from cli.evidence import evidence_app
+from cli.export import export_command
 from cli.jurisdictions import jurisdiction_app
 from cli.notify import connector_app, notify_app, route_app
 from cli.obligations import import_app, obligations_app
 from cli.output import JSON_OPTION, Reply, answer, emit, fail
 from cli.people import invite_app, refuse_usage, user_app
+from cli.report import report_command
 from cli.ssl import ssl_app
 from cli.templates import template_app
 from core.config import get_settings
@@ -60,6 +64,10 @@ app.add_typer(template_app, name="template")
 app.add_typer(connector_app, name="connector")
 app.add_typer(route_app, name="route")
 app.add_typer(notify_app, name="notify")
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(audit_app, name="audit")
+app.command("export")(export_command)
+app.command("report")(report_command)
 
 TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant id or unique name.")]
 

@@ -9,11 +9,14 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.console import Group
 from rich.markup import escape
+from rich.table import Table
 from sqlalchemy import select
 
 from cli.database import answer_for_tenant, answer_from_database
 from cli.output import JSON_OPTION, Refused, Reply, fail, refusals
+from cli.people import local_time
 from core.clock import utc_now
 from core.config import get_settings
 from core.crypto import load_secret_box
@@ -31,6 +34,7 @@ from core.notify.addressees import Addressed, name_recipients
 from core.notify.channels.whatsapp import TEMPLATE_FIELDS
 from core.notify.dead_letters import DeadLetter, list_dead_letters, retry_dead_letters
 from core.notify.dispatcher import Dispatcher
+from core.notify.health import ConnectorHealth, HealthStatus, connector_health
 from core.notify.models import Connector, NotificationEvent, NotificationStep
 from core.notify.recipients import RESOLVED
 from core.notify.routes import parse_severity
@@ -144,10 +148,13 @@ def connector_add(
 
 @connector_app.command("list")
 def connector_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
-    """List connectors with their health (secrets are never shown)."""
+    """List connectors with their health: the last 7 days' deliveries, failures and
+    success rate, the last success and the last error (secrets are never shown)."""
 
     async def work(db: Database, owner: Tenant) -> Reply:
         views = await connector_service.list_connectors(db, _secret_box(), owner)
+        async with db.tenant_uow(owner.id) as session:
+            health = {h.connector_id: h for h in await connector_health(session, now=utc_now())}
         rows = [
             {
                 "id": v.connector.id,
@@ -158,18 +165,71 @@ def connector_list(tenant: TenantOption, as_json: bool = JSON_OPTION) -> None:
                 "last_error": v.last_error,
                 "config": v.summary,
                 "no_template": _without_template(v),
+                "health": _health_json(health.get(v.connector.id), owner.timezone),
             }
             for v in views
         ]
-        human = "\n".join(
-            f"{r['name']}\t{r['type']}\t{r['status']}\t{r['config']}"
-            + ("\tno template: alerts through it are refused" if r["no_template"] else "")
-            + (f"\tlast error: {r['last_error']}" if r["last_error"] else "")
-            for r in rows
-        )
-        return Reply({"ok": True, "connectors": rows}, human or "No connectors.")
+        if not views:
+            return Reply({"ok": True, "connectors": rows}, "No connectors.")
+        return Reply({"ok": True, "connectors": rows}, _connector_listing(views, health, owner))
 
     answer_for_tenant(as_json, tenant, work)
+
+
+def _health_json(health: ConnectorHealth | None, timezone: str) -> dict[str, Any] | None:
+    if health is None:
+        return None
+    return {
+        **health.as_json(),
+        "last_success_at_local": local_time(health.last_success_at, timezone, never=""),
+        "last_error_at_local": local_time(health.last_error_at, timezone, never=""),
+    }
+
+
+COLUMNS = ("name", "type", "status", "health", "attempts 7d", "failed", "success", "last ok")
+HEALTH_STYLE = {
+    HealthStatus.healthy: "green",
+    HealthStatus.degraded: "yellow",
+    HealthStatus.failing: "red",
+    HealthStatus.idle: "dim",
+    HealthStatus.disabled: "dim",
+}
+
+
+def _connector_listing(
+    views: list[connector_service.ConnectorView],
+    health: dict[uuid.UUID, ConnectorHealth],
+    owner: Tenant,
+) -> Group:
+    """A table of the connectors' health, then each one's configuration and warnings."""
+    table = Table(header_style="bold")
+    for column in COLUMNS:
+        table.add_column(column, overflow="fold" if column == "name" else "ellipsis")
+    notes: list[str] = []
+    for view in views:
+        connector, found = view.connector, health.get(view.connector.id)
+        rate = found.success_rate if found else None
+        state = found.status if found else None
+        table.add_row(
+            escape(connector.name),
+            connector.type.value,
+            connector.status.value,
+            f"[{HEALTH_STYLE[state]}]{state.value}[/]" if state else "",
+            str(found.deliveries) if found else "",
+            str(found.failures) if found else "",
+            "" if rate is None else f"{rate:.1%}",
+            local_time(found.last_success_at if found else None, owner.timezone),
+        )
+        name = escape(connector.name)
+        notes.append(f"{name}: {escape(str(view.summary))}")
+        if _without_template(view):
+            notes.append(f"{name}: no template: alerts through it are refused")
+        if view.last_error:
+            notes.append(f"{name}: last error: {escape(view.last_error)}")
+        elif found and found.last_error:
+            when = local_time(found.last_error_at, owner.timezone)
+            notes.append(f"{name}: last failed delivery {when}: {escape(found.last_error)}")
+    return Group(table, *notes)
 
 
 def _without_template(view: connector_service.ConnectorView) -> bool:

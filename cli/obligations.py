@@ -3,6 +3,8 @@ core.obligations."""
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -42,6 +44,7 @@ from core.obligations.queries import list_obligations_for_admin, obligation_deta
 from core.obligations.recurrence import parse_due_date
 from core.obligations.views import ObligationView
 from core.parsing import parse_enum
+from core.reports.exports import CYCLE_COLLECTION, stream_obligation_listing
 from core.tenancy.models import Tenant
 from core.tenancy.people import find_person
 from core.tenancy.scope import console_unit
@@ -176,6 +179,33 @@ def list_obligations(
 
     with refusals(as_json):
         wanted = parse_status(status) if status else None
+
+    async def stream(db: Database, company: Tenant) -> Reply:
+        """The JSON document, written as the rows come: the same bytes `emit` would print
+        for the whole list (keys sorted, so `obligations` comes before `ok` and `total`)."""
+        async with console_unit(db, company.id) as (session, actor):
+            listing = await stream_obligation_listing(
+                session, actor, branch_code=branch, status=wanted, owner=owner, limit=limit
+            )
+            encode = json.JSONEncoder(default=str, sort_keys=True).encode
+            out = sys.stdout
+            out.write('{"obligations": [')
+            separator = ""
+            with CYCLE_COLLECTION.paused():
+                async for batch in listing.batches:
+                    out.write(
+                        separator
+                        + ", ".join(
+                            encode(owned_dict(item, owner_name)) for item, owner_name in batch
+                        )
+                    )
+                    separator = ", "
+            out.write(f'], "ok": true, "total": {listing.total}}}\n')
+        return Reply()
+
+    if as_json:
+        answer_for_tenant(as_json, tenant, stream)
+        return
 
     async def work(db: Database, company: Tenant) -> Reply:
         listing = await list_obligations_for_admin(

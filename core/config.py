@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     `/whatsapp/webhook` is not served."""
     smtp_timeout_seconds: float = Field(default=20, gt=0)
     digest_local_time: time = time(8, 0)
+    ssl_result_retention_days: int = Field(default=90, ge=0)
+    """Certificate check results older than this are pruned daily, except each domain's
+    latest; 0 keeps them all."""
+    audit_retention_days: int = Field(default=730, ge=0)
+    """Audit entries (`activity_logs`) older than this are pruned daily; 0 keeps them all."""
     scheduler_tick_seconds: float = Field(default=60, gt=0)
     shutdown_grace_seconds: float = Field(default=20, gt=0)
 

@@ -66,6 +66,12 @@ class ErrorCode(enum.StrEnum):
     upload_quota_files = "upload.quota_files"
     upload_quota_bytes = "upload.quota_bytes"
     conversation_lost = "conversation.lost"
+    evidence_none = "evidence.none"
+    evidence_file_missing = "evidence.file_missing"
+    evidence_file_corrupt = "evidence.file_corrupt"
+
+    # The audit trail
+    audit_cursor_invalid = "audit.cursor_invalid"
 
     # Alerts
     alert_not_found = "alert.not_found"

@@ -25,6 +25,7 @@ from core.notify.dispatcher import Dispatcher
 from core.notify.wiring import build_channels, close_channels
 from core.obligations.clock import run_obligation_clock
 from core.obligations.generation import run_obligation_generation
+from core.retention import run_retention
 from core.ssl.checker import CheckOutcome
 from core.ssl.scheduler import run_ssl_round
 
@@ -114,6 +115,7 @@ class Worker:
             ("ssl_round", lambda: run_ssl_round(self.db, self.settings, on_outcome=_count), tick),
             ("obligation_clock", lambda: run_obligation_clock(self.db), tick),
             ("digest", lambda: run_digest(self.db, self.settings), tick),
+            ("retention", lambda: run_retention(self.db, self.settings), tick),
             ("queue_gauges", self.dispatcher.measure_queue, min(tick, 15)),
             (
                 "obligation_generation",

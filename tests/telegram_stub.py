@@ -39,6 +39,7 @@ import json
 import math
 import mimetypes
 import string
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -63,6 +64,11 @@ GET_FILE_LIMIT = 20 * 1024 * 1024
 UPLOAD_LIMIT = 50 * 1024 * 1024
 """The largest file a bot may upload with multipart/form-data."""
 DOWNLOAD_CHUNK = 64 * 1024
+PHOTO_LIMIT = 10 * 1024 * 1024
+"""The largest photo a bot may send."""
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PHOTO_SIGNATURES = (_PNG_SIGNATURE, b"\xff\xd8\xff", b"RIFF")
+"""PNG, JPEG and WebP (a RIFF container): what Telegram turns into a photo."""
 
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 _RATE_LIMITED = frozenset({"sendMessage", "sendDocument", "editMessageText"})
@@ -427,6 +433,66 @@ class TelegramStub:
         if mime_type:
             document["mime_type"] = mime_type
         content_fields: dict[str, Any] = {"document": document}
+        if params.get("caption"):
+            content_fields["caption"] = params["caption"]
+        if "reply_markup" in params:
+            content_fields["reply_markup"] = params["reply_markup"]
+        return self._store(chat_id, rendered, **content_fields)
+
+    def _do_sendPhoto(self, params: dict[str, Any]) -> Any:
+        """A photo as Telegram takes it: an uploaded PNG, JPEG or WebP of at most 10 MB
+        (anything else fails to process), a PNG within Telegram's dimensions (width plus
+        height at most 10,000, sides at most 20 to 1), or a known file_id."""
+        chat_id = self._chat_id(params)
+        if isinstance(chat_id, web.Response):
+            return chat_id
+        reference = params.get("photo")
+        if isinstance(reference, str) and reference.startswith("attach://"):
+            reference = params.get(reference.removeprefix("attach://"))
+        width = height = 0
+        if isinstance(reference, Upload):
+            content = reference.content
+            if not content:
+                return _error(400, "Bad Request: file must be non-empty")
+            if len(content) > PHOTO_LIMIT:
+                return _error(400, "Bad Request: PHOTO_SAVE_FILE_INVALID")
+            if not content.startswith(_PHOTO_SIGNATURES):
+                return _error(400, "Bad Request: IMAGE_PROCESS_FAILED")
+            if content.startswith(_PNG_SIGNATURE):
+                if len(content) < 24 or content[12:16] != b"IHDR":
+                    return _error(400, "Bad Request: IMAGE_PROCESS_FAILED")
+                width, height = struct.unpack(">II", content[16:24])
+                if (
+                    not width
+                    or not height
+                    or width + height > 10_000
+                    or max(width, height) > 20 * min(width, height)
+                ):
+                    return _error(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+            file_id = f"photo-{next(self._ids)}"
+        elif isinstance(reference, str) and reference in self.files:
+            file_id, content = reference, self.files[reference]
+        elif isinstance(reference, str) and reference:
+            return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        else:
+            return _error(400, "Bad Request: there is no photo in the request")
+        rendered = self._parsed(
+            params, "caption", CAPTION_LIMIT, "message caption is too long", empty=None
+        )
+        if isinstance(rendered, web.Response):
+            return rendered
+        refused = check_reply_markup(params.get("reply_markup")) or self._throttle(chat_id)
+        if refused is not None:
+            return refused
+        self.files[file_id] = content
+        photo = {
+            "file_id": file_id,
+            "file_unique_id": f"u-{file_id}",
+            "width": width,
+            "height": height,
+            "file_size": len(content),
+        }
+        content_fields: dict[str, Any] = {"photo": [photo]}
         if params.get("caption"):
             content_fields["caption"] = params["caption"]
         if "reply_markup" in params:

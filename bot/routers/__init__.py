@@ -5,8 +5,10 @@ from aiogram import Router
 from bot.routers import (
     admin,
     alerts,
+    audit,
     domains,
     errors,
+    exports,
     fallback,
     flows,
     groups,
@@ -15,6 +17,7 @@ from bot.routers import (
     linking,
     obligations,
     people,
+    report,
     templates,
 )
 
@@ -32,6 +35,9 @@ def all_routers() -> list[Router]:
         admin.build_router(),
         people.build_router(),
         templates.build_router(),
+        exports.build_router(),
+        audit.build_router(),
+        report.build_router(),
         language.build_router(),
         imports.build_router(),
         flows.build_router(),

@@ -14,12 +14,16 @@ from core.db.base import Base, tenant_fk
 
 
 class ActivityLog(Base):
-    """One change, written in the same transaction as the change itself."""
+    """One change, written in the same transaction as the change itself; never changed
+    afterwards (migration 0012: no UPDATE, and DELETE only by retention on the system path)."""
 
     __tablename__ = "activity_logs"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"]),
         Index("ix_activity_logs_tenant_timestamp", "tenant_id", "timestamp"),
+        Index(
+            "ix_activity_logs_tenant_entity", "tenant_id", "entity_type", "entity_id", "timestamp"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

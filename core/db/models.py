@@ -3,6 +3,7 @@
 from core.audit.models import ActivityLog
 from core.chat.models import ChatState, LinkAttempt
 from core.db.base import Base
+from core.db.job_runs import JobRun
 from core.notify.models import (
     Acknowledgement,
     Connector,
@@ -26,7 +27,7 @@ from core.tenancy.models import Branch, InviteCode, Tenant, User, UserBranch
 GLOBAL_TABLES = frozenset({"jurisdictions"})
 """Reference tables shared by all tenants: read by request paths, written only by the system."""
 
-SYSTEM_TABLES = frozenset({"chat_states", "link_attempts", "rate_buckets"})
+SYSTEM_TABLES = frozenset({"chat_states", "job_runs", "link_attempts", "rate_buckets"})
 """Tables of no tenant that only the system path touches (request paths have no privilege)."""
 
 UNSCOPED_TABLES = GLOBAL_TABLES | SYSTEM_TABLES
@@ -40,6 +41,7 @@ __all__ = [
     "Connector",
     "Domain",
     "InviteCode",
+    "JobRun",
     "Jurisdiction",
     "LinkAttempt",
     "NotificationDelivery",

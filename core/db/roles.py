@@ -206,6 +206,24 @@ async def can_become_owner(conn: AsyncConnection) -> bool:
     return bool(found)
 
 
+APPEND_ONLY_TABLES = frozenset({"activity_logs"})
+"""Tables whose rows are never changed (SPEC §7: the audit trail). Requests may read and
+add; only the system role deletes (retention), and nobody updates. Migration 0012's trigger
+refuses the same statements to every other role, the owner included."""
+
+
+def append_only_grants(runtime: str, table: str) -> list[str]:
+    """Read and add for both roles, delete for the system role alone. The REVOKEs are
+    explicit, so a database migrated by an earlier release (which granted UPDATE and DELETE
+    to the runtime role) loses them too; granting is idempotent, revoking as well."""
+    return [
+        f"GRANT SELECT, INSERT ON {table} TO {runtime}, {SYSTEM_ROLE}",
+        f"GRANT DELETE ON {table} TO {SYSTEM_ROLE}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {runtime}",
+        f"REVOKE UPDATE, TRUNCATE ON {table} FROM {SYSTEM_ROLE}",
+    ]
+
+
 def runtime_grants(
     runtime_role: str,
     tenant_tables: list[str],
@@ -216,6 +234,9 @@ def runtime_grants(
     runtime = quote_ident(runtime_role)
     statements = [f"GRANT USAGE ON SCHEMA public TO {runtime}, {SYSTEM_ROLE}"]
     for table in tenant_tables:
+        if table in APPEND_ONLY_TABLES:
+            statements += append_only_grants(runtime, table)
+            continue
         statements.append(
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {runtime}, {SYSTEM_ROLE}"
         )

@@ -115,6 +115,18 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.conversation_lost: N_(
         "I lost track of what this is for. Pick it again in /obligations."
     ),
+    ErrorCode.evidence_none: N_("No proof files match: there is nothing to export."),
+    ErrorCode.evidence_file_missing: N_(
+        "The stored file “{name}” of “{title}” ({code}) is missing from the document store: "
+        "nothing was exported."
+    ),
+    ErrorCode.evidence_file_corrupt: N_(
+        "The stored file “{name}” of “{title}” ({code}) does not match its SHA-256 "
+        "(recorded {expected}, read {found}): nothing was exported."
+    ),
+    ErrorCode.audit_cursor_invalid: N_(
+        "“{value}” is not a position in the audit trail: use the one the last page gave."
+    ),
     ErrorCode.alert_not_found: N_("This alert does not exist or is not yours to acknowledge."),
     ErrorCode.note_too_long: N_("The note is longer than {limit} characters."),
     ErrorCode.domain_not_found: N_("{target} is not monitored in your scope."),

@@ -20,8 +20,14 @@ from core.db.enums import (
     UserStatus,
 )
 from core.i18n import N_, Texts
+from core.notify.health import HealthStatus
 
 LABELS: dict[enum.Enum, str] = {
+    HealthStatus.healthy: N_("healthy"),
+    HealthStatus.degraded: N_("degraded"),
+    HealthStatus.failing: N_("failing"),
+    HealthStatus.idle: N_("idle"),
+    HealthStatus.disabled: N_("switched off"),
     AppRole.head_office_admin: N_("head office admin"),
     AppRole.branch_manager: N_("branch manager"),
     AppRole.operator: N_("operator"),

@@ -192,6 +192,19 @@ class NotificationDelivery(Base):
             "provider_message_id",
             postgresql_where=text("provider_message_id IS NOT NULL"),
         ),
+        Index(
+            "ix_notification_deliveries_connector_created",
+            "connector_id",
+            "created_at",
+            postgresql_include=["delivery_status", "tenant_id"],
+        ),
+        Index(
+            "ix_notification_deliveries_connector_failures",
+            "connector_id",
+            "created_at",
+            postgresql_include=["tenant_id"],
+            postgresql_where=text("delivery_status <> 'sent'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

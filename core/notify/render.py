@@ -343,9 +343,75 @@ def with_link(message: RenderedMessage, url: str | None) -> RenderedMessage:
     return replace(message, text=text, html=f"{body}<p>{link}</p></body></html>")
 
 
+TELEGRAM_LIMIT = 4096
+"""Telegram refuses a longer message; a digest must fit one."""
+DIGEST_TITLE_ROOM = 200
+"""Kept free beside the digest's body for its headline (or `/digest`'s title) and a
+dashboard link."""
+REASON_LIMIT = 300
+"""A waiver's reason is cut to this in the digest (up to 1,000 are stored), so one long
+reason does not push the others out."""
+
+
+def telegram_size(line: str) -> int:
+    """What a line costs in a Telegram message at most: escaped for its HTML, counted in
+    UTF-16 code units as Telegram counts, with its line break."""
+    return len(html.escape(line, quote=False).encode("utf-16-le")) // 2 + 1
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _waiver_line(texts: Texts, waiver: dict[str, Any]) -> str:
+    title, branch = waiver.get("title", "?"), waiver.get("branch", "")
+    reason = _one_line(str(waiver.get("reason") or ""), REASON_LIMIT)
+    if waiver.get("by"):
+        return texts.gettext("• {title} ({branch}), waived by {name}: {reason}").format(
+            title=title, branch=branch, name=waiver["by"], reason=reason
+        )
+    return texts.gettext("• {title} ({branch}), waived: {reason}").format(
+        title=title, branch=branch, reason=reason
+    )
+
+
+def waiver_lines(texts: Texts, digest: dict[str, Any], budget: int) -> list[str]:
+    """Head office's waivers of the digest's day, newest first, as many as `budget` (in
+    `telegram_size`) holds; "… and N more" counts the rest."""
+    total = int(digest.get("waivers_total", 0))
+    if not total:
+        return []
+    lines = [
+        texts.gettext("Waived in the last 24 hours: {count}").format(count=texts.number(total))
+    ]
+    used = telegram_size(lines[0])
+
+    def more(count: int) -> str:
+        return texts.gettext("… and {count} more").format(count=texts.number(count))
+
+    for shown, waiver in enumerate(digest.get("waivers") or []):
+        line = _waiver_line(texts, waiver)
+        left = total - shown - 1
+        room = telegram_size(more(left)) if left else 0
+        if used + telegram_size(line) + room > budget:
+            break
+        lines.append(line)
+        used += telegram_size(line)
+    if total > len(lines) - 1:
+        lines.append(more(total - (len(lines) - 1)))
+    return lines
+
+
 def digest_lines(texts: Texts, digest: dict[str, Any]) -> list[str]:
     """The digest's body from its payload (`DigestSummary.as_payload`): counts, then the
-    most urgent items."""
+    most urgent items, then (head office's) the waivers, all within one Telegram message."""
+    lines = _count_lines(texts, digest)
+    budget = TELEGRAM_LIMIT - DIGEST_TITLE_ROOM - sum(telegram_size(line) for line in lines)
+    return lines + waiver_lines(texts, digest, budget)
+
+
+def _count_lines(texts: Texts, digest: dict[str, Any]) -> list[str]:
     counts = {key: int(digest.get(key, 0)) for key in COUNTS}
     if not any(counts.values()):
         return [texts.gettext("Nothing overdue, nothing due this week, every certificate fine.")]

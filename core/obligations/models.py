@@ -155,6 +155,20 @@ class ObligationInstance(Base):
             postgresql_where=text(OPEN_PREDICATE),
         ),
         Index(
+            "ix_obligation_instances_open_report",
+            "tenant_id",
+            "due_at",
+            postgresql_include=["branch_id", "severity", "category", "id"],
+            postgresql_where=text(OPEN_PREDICATE),
+        ),
+        Index(
+            "ix_obligation_instances_waived",
+            "tenant_id",
+            "waived_at",
+            postgresql_include=["branch_id", "category", "id"],
+            postgresql_where=text("status = 'waived'"),
+        ),
+        Index(
             "ix_obligation_instances_tenant_next_reminder",
             "tenant_id",
             "next_reminder_on",

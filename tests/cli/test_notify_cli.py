@@ -347,3 +347,81 @@ async def test_notify_test_names_people_and_waits_for_delays_unless_now(
     async with db.tenant_uow(owner.id) as session:
         tests = list(await session.scalars(select(NotificationEvent.is_test)))
     assert tests == [True, True]
+
+
+async def test_connector_list_shows_each_connectors_health(
+    env: dict[str, str], receiver: WebhookReceiver
+) -> None:
+    tenant = f"cli-health-{uuid.uuid4().hex[:6]}"
+    await intrex(env, "tenant", "create", tenant, "--timezone", "Asia/Dhaka")
+    for name in ("ops", "spare"):
+        code, _, err = await intrex(
+            env,
+            "connector",
+            "add",
+            "--tenant",
+            tenant,
+            "--type",
+            "webhook",
+            "--name",
+            name,
+            "--url",
+            receiver.url,
+        )
+        assert code == 0, err
+    await intrex(
+        env,
+        "route",
+        "add",
+        "--tenant",
+        tenant,
+        "--connector",
+        "ops",
+        "--event-type",
+        "all",
+        "--severity-min",
+        "low",
+        "--recipient",
+        "-",
+    )
+    receiver.planned = [500]
+    code, out, _ = await intrex(env, "notify", "test", "--tenant", tenant)
+    assert "failed, retried" in out
+    code, out, _ = await intrex(env, "notify", "test", "--tenant", tenant)
+    assert "delivered" in out
+
+    code, out, err = await intrex(env, "connector", "list", "--tenant", tenant, "--json")
+    assert code == 0, err
+    rows = {row["name"]: row for row in last_json(out)["connectors"]}
+    ops = rows["ops"]
+    assert ops["status"] == "active"
+    assert ops["last_error"] is None
+    health = ops["health"]
+    assert (health["deliveries"], health["failures"], health["success_rate"]) == (2, 1, 0.5)
+    assert health["status"] == "degraded"
+    assert health["window_days"] == 7
+    assert health["last_error"] == "HTTP 500: nope"
+    assert health["last_success_at"] > health["last_error_at"]
+    success = datetime.fromisoformat(health["last_success_at"]).astimezone(ZoneInfo("Asia/Dhaka"))
+    assert health["last_success_at_local"] == f"{success:%Y-%m-%d %H:%M} +06"
+    assert rows["spare"]["health"] == {
+        "status": "idle",
+        "window_days": 7,
+        "deliveries": 0,
+        "failures": 0,
+        "success_rate": None,
+        "last_success_at": None,
+        "last_success_at_local": "",
+        "last_error": None,
+        "last_error_at": None,
+        "last_error_at_local": "",
+    }
+
+    code, out, err = await intrex(env, "connector", "list", "--tenant", tenant)
+    assert code == 0, err
+    [ops_row] = [line for line in out.splitlines() if "│ ops" in line]
+    assert "degraded" in ops_row
+    assert "50.0%" in ops_row
+    assert f"{success:%Y-%m-%d %H:%M}" in out
+    assert "ops: last failed delivery" in out
+    assert "HTTP 500: nope" in out

@@ -29,7 +29,7 @@ from core.db.enums import (
     SslCheckStatus,
 )
 from core.db.models import GLOBAL_TABLES, SYSTEM_TABLES, UNSCOPED_TABLES, Base
-from core.db.roles import SYSTEM_ROLE
+from core.db.roles import APPEND_ONLY_TABLES, SYSTEM_ROLE
 from core.db.session import Database
 from core.db.target import DatabaseTarget
 from core.notify.models import (
@@ -270,14 +270,25 @@ async def test_other_tenant_rows_are_invisible_and_untouchable(
         text(f"SELECT count(*) FROM {table} WHERE {column} = :b"), {"b": world.b}
     )
     assert seen_b == 0
-    updated = await as_runtime.execute(
-        text(f"UPDATE {table} SET {column} = {column} WHERE {column} = :b"), {"b": world.b}
-    )
-    assert updated.rowcount == 0
-    deleted = await as_runtime.execute(
-        text(f"DELETE FROM {table} WHERE {column} = :b"), {"b": world.b}
-    )
-    assert deleted.rowcount == 0
+    for statement in (
+        f"UPDATE {table} SET {column} = {column} WHERE {column} = :b",
+        f"DELETE FROM {table} WHERE {column} = :b",
+    ):
+        if table in APPEND_ONLY_TABLES:
+            await _permission_denied(as_runtime, statement, {"b": world.b})
+            continue
+        changed = await as_runtime.execute(text(statement), {"b": world.b})
+        assert changed.rowcount == 0
+
+
+async def _permission_denied(
+    conn: AsyncConnection, statement: str, parameters: dict[str, Any] | None = None
+) -> None:
+    """The runtime role lacks the privilege (an append-only table: no UPDATE or DELETE)."""
+    savepoint = await conn.begin_nested()
+    with pytest.raises(DBAPIError, match="permission denied"):
+        await conn.execute(text(statement), parameters or {})
+    await savepoint.rollback()
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
@@ -312,7 +323,8 @@ async def test_writing_a_row_for_another_tenant_is_rejected(
 
     savepoint = await as_runtime.begin_nested()
     column = tenant_column(table)
-    with pytest.raises(DBAPIError, match="row-level security"):
+    refusal = "permission denied" if table in APPEND_ONLY_TABLES else "row-level security"
+    with pytest.raises(DBAPIError, match=refusal):
         await as_runtime.execute(
             text(f"UPDATE {table} SET {column} = :b WHERE {column} = :a"),
             {"a": world.a, "b": world.b},
@@ -325,6 +337,9 @@ async def test_nothing_is_visible_without_a_tenant(
     table: str, world: World, as_runtime: AsyncConnection
 ) -> None:
     assert await as_runtime.scalar(text(f"SELECT count(*) FROM {table}")) == 0
+    if table in APPEND_ONLY_TABLES:
+        await _permission_denied(as_runtime, f"DELETE FROM {table}")
+        return
     deleted = await as_runtime.execute(text(f"DELETE FROM {table}"))
     assert deleted.rowcount == 0
 
