@@ -25,7 +25,6 @@ from core.errors import ErrorCode, ValidationError
 from core.i18n import parse_language, texts_for
 from core.i18n.labels import label
 from core.notify.render import certificate_days, headline
-from core.reports.chart import health_chart
 from core.reports.health import HealthBand
 from core.reports.service import Report, ReportItem, build_report
 from core.tenancy.models import Tenant
@@ -68,6 +67,9 @@ def report_command(
         data = {"ok": True, "tenant": owner.name, **report.as_dict()}
         parts: list[RenderableType] = [summary(owner.name, report)]
         if chart is not None:
+            # Imported here: matplotlib costs every other `intrex` command half a second.
+            from core.reports.chart import health_chart
+
             png = health_chart(report.branches, chosen, today=report.today)
             chart.write_bytes(png)
             data["chart"] = {"path": str(chart), "bytes": len(png), "language": chosen.value}

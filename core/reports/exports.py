@@ -86,7 +86,7 @@ from core.tenancy.people import find_person
 from core.tenancy.scope import Actor
 from core.tenancy.service import normalise_branch_code
 
-BATCH_ROWS = 10_000
+BATCH_ROWS = 5000
 """Rows per fetch from the cursor: large enough that a round trip costs little per row,
 small enough that a batch is a few megabytes."""
 

@@ -91,11 +91,9 @@ def neutralise(value: str) -> str:
 def _row_preparer(
     kinds: Sequence[CellKind], rules: dict[CellKind, Callable[[Any], Cell]]
 ) -> Callable[[Row], list[Cell]]:
-    """One function that applies `rules` (by kind) to every non-empty cell of a row.
-
-    The columns each rule applies to are worked out once, so a row costs one pass over the
-    cells that need work and nothing for the rest (numbers, or dates in CSV).
-    """
+    """One function that applies `rules` (by kind) to every non-empty cell of a row (the
+    XLSX writer's). The columns each rule applies to are worked out once, so a row costs
+    one pass over the cells that need work and nothing for the rest (numbers, dates)."""
     steps = [(index, rules[kind]) for index, kind in enumerate(kinds) if kind in rules]
 
     def prepare(row: Row) -> list[Cell]:
