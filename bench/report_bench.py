@@ -5,7 +5,10 @@ Loads the company of `bench.report_data` (set-based SQL), then builds head offic
 role under row-level security, the acting admin reloaded in it, `build_report`; and again
 with the chart drawn after it (the PNG the bot sends). Prints the median and p95 of each
 next to the targets (p95 under 300 ms without the chart, under 1 s with it), a branch
-manager's report (10 branches) the same way, and the PNG's size.
+manager's report (10 branches) the same way, and the PNG's size. Then, on the same
+company, `intrex export obligations --format csv` of every row against PostgreSQL's own
+COPY of the same statement (`bench.export_bench.measure`: rate at least 0.3× COPY's, peak
+RSS under 200 MB).
 
 Runs on the server named by INTREX_BENCH_DATABASE_URL or INTREX_TEST_DATABASE_URL (an admin
 URL; a scratch database is created and dropped), else on an embedded PostgreSQL.
@@ -29,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
+from bench import export_bench
 from bench.common import autocommit, percentile, server
 from bench.report_data import SeededCompany, describe, seed
 from core.db.migrate import migrate
@@ -76,15 +80,6 @@ def line(what: str, samples: list[float], target_ms: float | None) -> str:
     return f"{what}: p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(samples)} runs{verdict}"
 
 
-async def export_measurements(
-    target: DatabaseTarget, db: Database, seeded: SeededCompany
-) -> list[str]:
-    """The export figures of this same run and company (`intrex export obligations` of all
-    rows against PostgreSQL's COPY, peak RSS), as lines to print: the export bench plugs
-    its measurement in here. Nothing is measured until it does."""
-    return []
-
-
 async def run(target: DatabaseTarget, seeded: SeededCompany, runs: int) -> None:
     db = Database(target.runtime_url, system_url=target.system_url, pool_size=2)
     try:
@@ -100,10 +95,11 @@ async def run(target: DatabaseTarget, seeded: SeededCompany, runs: int) -> None:
         print(line("  with the chart", samples, CHART_TARGET_MS) + f"; PNG {size / 1024:.0f} KiB")
         samples, report, _ = await timings(db, seeded, seeded.manager_user_id, runs, chart=False)
         print(line(f"a branch manager's report ({len(report.branches)} branches)", samples, None))
-        for extra in await export_measurements(target, db, seeded):
-            print(extra)
     finally:
         await db.dispose()
+    # The export of the same company in the same run (bench/export_bench.py alone does the
+    # same on a company of its own): the CLI against PostgreSQL's COPY, peak RSS.
+    await export_bench.measure(target, seeded, argparse.Namespace(rounds=3, xlsx=False))
 
 
 @asynccontextmanager
