@@ -23,13 +23,16 @@ from bot.middlewares import InFlightMiddleware
 from bot.telegram import BotTelegramSender
 from cli.whatsapp_webhook import add_whatsapp_webhook
 from core.config import Settings
-from core.crypto import load_secret_box
+from core.crypto import SecretBox, load_secret_box
 from core.db.migrate import ensure_schema
 from core.db.session import Database
 from core.db.target import DatabaseTarget
 from core.errors import ConfigurationError, ErrorCode, IntrexError
 from core.metrics import REGISTRY
+from core.storage import local_storage
 from core.worker import Worker
+from web.app import PREFIX as DASHBOARD_PREFIX
+from web.app import create_dashboard
 
 log = structlog.get_logger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
@@ -116,6 +119,14 @@ async def run_services(
     app = http_app(services)
     if add_whatsapp_webhook(app, db, settings):
         services.started.append("whatsapp status webhook")
+    dashboard_secrets = _dashboard_secrets(settings, embedded=target.embedded is not None)
+    app.add_subapp(
+        DASHBOARD_PREFIX, create_dashboard(db, settings, local_storage(settings), dashboard_secrets)
+    )
+    if dashboard_secrets is not None and settings.bot_token is not None:
+        services.started.append(f"dashboard {DASHBOARD_PREFIX}")
+    else:
+        services.skipped["dashboard"] = "BOT_TOKEN and encryption keys are needed to sign in"
     if dispatcher is not None and bot is not None:
         await set_commands(bot)
         if settings.bot_mode == "webhook":
@@ -201,6 +212,14 @@ async def _start_webhook(
         secret_token=secret,
         drop_pending_updates=False,
     )
+
+
+def _dashboard_secrets(settings: Settings, *, embedded: bool) -> SecretBox | None:
+    """The keys the dashboard signs its cookies with; None (nobody can sign in) without them."""
+    try:
+        return load_secret_box(settings, embedded=embedded)
+    except ConfigurationError:
+        return None
 
 
 def _bound_port(site: web.TCPSite, asked: int) -> int:

@@ -7,8 +7,11 @@ encrypts, every key decrypts, so a new key can be put in front and the rows re-e
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,17 @@ from core.config import Settings
 from core.errors import ConfigurationError, ErrorCode
 
 KEY_FILE_NAME = "secret_keys"
+
+
+def new_token() -> str:
+    """A URL-safe secret of 192 random bits: login links, sessions, calendar feeds, invites."""
+    return secrets.token_urlsafe(24)
+
+
+def hash_token(token: str) -> str:
+    """What is stored of a random token: with 144 or more random bits behind it, a plain
+    SHA-256 makes the stored value useless to whoever reads the database."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def generate_key() -> str:
@@ -40,6 +54,13 @@ class SecretBox:
                     ErrorCode.encryption_key_invalid, position=position
                 ) from exc
         self._fernet = MultiFernet(fernets)
+        self._first_key = keys[0].strip().encode("ascii")
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A key for one purpose (`web-session`), derived from the first key by HMAC-SHA256:
+        signatures made with it are never valid for another purpose, and rotating the keys
+        (a new first key) invalidates them."""
+        return hmac.new(self._first_key, purpose.encode("utf-8"), hashlib.sha256).digest()
 
     def encrypt_json(self, document: Mapping[str, Any]) -> str:
         payload = json.dumps(dict(document), separators=(",", ":"), sort_keys=True)

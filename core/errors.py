@@ -208,6 +208,17 @@ class ErrorCode(enum.StrEnum):
     schema_missing = "database.schema_missing"
     migrations_missing = "database.migrations_missing"
     webhook_mode_incomplete = "run.webhook_mode_incomplete"
+
+    # The web dashboard (SPEC §9)
+    sign_in_invalid = "dashboard.sign_in_invalid"
+    sign_in_stale = "dashboard.sign_in_stale"
+    sign_in_not_linked = "dashboard.sign_in_not_linked"
+    login_link_invalid = "dashboard.login_link_invalid"
+    session_ended = "dashboard.session_ended"
+    csrf_invalid = "dashboard.csrf_invalid"
+    calendar_feed_not_found = "dashboard.calendar_feed_not_found"
+    page_not_found = "dashboard.page_not_found"
+    dashboard_unavailable = "dashboard.unavailable"
     part_failed = "run.part_failed"
 
 

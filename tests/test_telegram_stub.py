@@ -8,13 +8,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from aiogram import Bot  # noqa: TID251
-from aiogram.client.default import DefaultBotProperties  # noqa: TID251
-from aiogram.client.session.aiohttp import AiohttpSession  # noqa: TID251
-from aiogram.client.telegram import TelegramAPIServer  # noqa: TID251
-from aiogram.enums import ParseMode  # noqa: TID251
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter  # noqa: TID251
-from aiogram.types import (  # noqa: TID251
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,

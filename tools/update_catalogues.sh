@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-extract every msgid from core/, bot/ and cli/ into the template, then merge it into the
+# Re-extract every msgid from core/, bot/, cli/ and web/ (its Python and its templates) into the template, then merge it into the
 # en and bn catalogues (new ids arrive untranslated; the catalogue test lists them).
 set -e
 cd "$(dirname "$0")/.."

@@ -2,6 +2,7 @@
 
 from core.audit.models import ActivityLog
 from core.chat.models import ChatState, LinkAttempt
+from core.dashboard.models import CalendarFeed, WebLoginToken, WebSession
 from core.db.base import Base
 from core.db.job_runs import JobRun
 from core.notify.models import (
@@ -37,6 +38,7 @@ __all__ = [
     "ActivityLog",
     "Base",
     "Branch",
+    "CalendarFeed",
     "ChatState",
     "Connector",
     "Domain",
@@ -58,4 +60,6 @@ __all__ = [
     "Tenant",
     "User",
     "UserBranch",
+    "WebLoginToken",
+    "WebSession",
 ]

@@ -366,6 +366,32 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
         "BOT_MODE=webhook needs WEBHOOK_BASE_URL and WEBHOOK_SECRET"
     ),
     ErrorCode.part_failed: N_("Stopped because a part failed: {failures}"),
+    ErrorCode.sign_in_invalid: N_(
+        "Telegram's sign-in data could not be verified. Open the dashboard again from /dashboard."
+    ),
+    ErrorCode.sign_in_stale: N_(
+        "This sign-in from Telegram is more than a day old. Open the dashboard again from "
+        "/dashboard."
+    ),
+    ErrorCode.sign_in_not_linked: N_(
+        "This Telegram account is not linked to an active Intrex user. Ask your administrator "
+        "for an invite."
+    ),
+    ErrorCode.login_link_invalid: N_(
+        "This sign-in link has expired or was already used. Send /dashboard to the bot for a "
+        "new one."
+    ),
+    ErrorCode.session_ended: N_("You are signed out. Send /dashboard to the bot to sign in again."),
+    ErrorCode.csrf_invalid: N_(
+        "This form has expired or did not come from this page. Reload the page and try again."
+    ),
+    ErrorCode.calendar_feed_not_found: N_(
+        "No such calendar feed: it may have been replaced by a new one."
+    ),
+    ErrorCode.page_not_found: N_("There is no such page, or it is not in your scope."),
+    ErrorCode.dashboard_unavailable: N_(
+        "The dashboard needs BOT_TOKEN and encryption keys (SECRET_KEYS) to sign people in."
+    ),
 }
 
 SOMETHING_WENT_WRONG = N_("Something went wrong on our side. Please try again in a moment.")

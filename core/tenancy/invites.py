@@ -12,7 +12,6 @@ SHA-256 is stored.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import uuid
@@ -27,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from core.audit import add_recorded, record, record_update, snapshot
 from core.clock import utc_now
+from core.crypto import hash_token
 from core.db.enums import AppRole, InviteState, UserStatus
 from core.db.session import Database
 from core.errors import (
@@ -59,9 +59,8 @@ EMAIL_CONSTRAINT = "uq_users_tenant_id_email"
 INVITE_ID_PREFIX = re.compile(r"^[0-9a-f]{6,32}$")
 
 
-def hash_invite_code(code: str) -> str:
-    """Invite codes carry 144 random bits, so a plain SHA-256 makes the stored value useless."""
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+hash_invite_code = hash_token
+"""Invite codes carry 144 random bits: stored as their SHA-256 (`core.crypto.hash_token`)."""
 
 
 def deep_link(bot_username: str | None, code: str) -> str:
