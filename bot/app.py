@@ -40,6 +40,7 @@ COMMANDS = [
     ("digest", N_("Today's summary")),
     ("report", N_("Health of the branches, with a chart (managers, head office)")),
     ("export", N_("Obligations, domains, audit or deliveries as a spreadsheet")),
+    ("dashboard", N_("The web dashboard: sign-in link and your calendar feed")),
     ("audit", N_("Who changed what (head office)")),
     ("check", N_("Check a certificate now")),
     ("adddomain", N_("Monitor a certificate (head office)")),

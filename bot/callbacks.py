@@ -129,3 +129,9 @@ class AuditPageButton(CallbackData, prefix="au"):
 
     before: Annotated[str, Field(max_length=32)] = ""
     after: Annotated[str, Field(max_length=32)] = ""
+
+
+class CalendarFeedButton(CallbackData, prefix="cf"):
+    """new: a fresh calendar feed address for the presser; their old one stops working."""
+
+    action: Annotated[str, Field(pattern=r"^new$")] = "new"

@@ -129,6 +129,7 @@ def help_text(member: Membership) -> str:
             _("/linkgroup BRANCH (in a group): the branch's alerts go to that group"),
         ]
     lines += [
+        _("/dashboard: the web dashboard (a sign-in link) and your calendar feed"),
         _("/digest: today's summary"),
         _("/language: English or বাংলা"),
         _("/help: this list"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +38,9 @@ class DashboardServer:
     db: Database
 
 
-@pytest.fixture
-async def dashboard(db: Database, tmp_path: Path) -> AsyncIterator[DashboardServer]:
+@asynccontextmanager
+async def running_dashboard(db: Database, tmp_path: Path) -> AsyncIterator[DashboardServer]:
+    """The dashboard on a loopback port over `db` (the bot's tests bring their own database)."""
     settings = Settings(
         bot_token=BOT_TOKEN,
         data_dir=tmp_path / "data",
@@ -53,8 +55,16 @@ async def dashboard(db: Database, tmp_path: Path) -> AsyncIterator[DashboardServ
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield DashboardServer(f"http://127.0.0.1:{port}", settings, storage, db)
-    await runner.cleanup()
+    try:
+        yield DashboardServer(f"http://127.0.0.1:{port}", settings, storage, db)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def dashboard(db: Database, tmp_path: Path) -> AsyncIterator[DashboardServer]:
+    async with running_dashboard(db, tmp_path) as server:
+        yield server
 
 
 class Browser:
