@@ -320,7 +320,7 @@ def signed_out(request: web.Request) -> web.Response:
     """The page for a request without a live session: how to sign in (and the cookie gone)."""
     request.pop(ACTOR, None)
     request[TEXTS] = _reader_texts(request, None)
-    response = render(request, "signed_out.html", status=401)
+    response = render(request, "signed_out.html", {"farewell": False}, status=401)
     response.del_cookie(COOKIE, path=PREFIX)
     return response
 
