@@ -26,13 +26,18 @@ PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 TAG = re.compile(r"</?[a-z]+[^>]*>")
 PHRASE = re.compile(r"[A-Za-z]{2,}[,.:;!?]?\s+[A-Za-z]{2,}")
 CATALOGUE_CALLS = {"_", "N_", "gettext", "ngettext"}
+JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}
+"""The dashboard's templates, extracted as babel.cfg says."""
 
 
 def extracted() -> set[str]:
     found: set[str] = set()
-    for package in ("core", "bot", "cli"):
+    for package in ("core", "bot", "cli", "web"):
         for _file, _line, message, _comments, _context in extract_from_dir(
-            ROOT / package, method_map=[("**.py", "python")], keywords=KEYWORDS
+            ROOT / package,
+            method_map=[("**.py", "python"), ("templates/**.html", "jinja2")],
+            options_map={"templates/**.html": JINJA_OPTIONS},
+            keywords=KEYWORDS,
         ):
             found.add(message[0] if isinstance(message, tuple) else message)
     return found
