@@ -22,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as babel_date
+from babel.dates import get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -110,6 +111,15 @@ class Texts:
 
     def date(self, day: dt.date) -> str:
         return self.digits(babel_date(day, DATE_FORMATS[self.language], locale=self.language))
+
+    def month(self, day: dt.date) -> str:
+        """`December 2026`, `ডিসেম্বর ২০২৬`."""
+        return self.digits(babel_date(day, "LLLL y", locale=self.language))
+
+    def weekdays(self) -> list[str]:
+        """Monday to Sunday, abbreviated, in this language."""
+        names = get_day_names("abbreviated", context="stand-alone", locale=self.language)
+        return [str(names[day]) for day in range(7)]
 
     def moment(self, moment: dt.datetime | None, timezone: str) -> str:
         """A point in time as the tenant's wall clock: date and 24-hour time."""

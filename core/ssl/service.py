@@ -395,3 +395,32 @@ async def check_now(
 
 def _next_check(outcome: CheckOutcome, settings: Settings) -> datetime:
     return outcome.checked_at + timedelta(minutes=settings.ssl_check_interval_minutes)
+
+
+HISTORY_LIMIT = 50
+
+
+async def domain_history(
+    session: AsyncSession, actor: Actor, domain_id: uuid.UUID, *, limit: int = HISTORY_LIMIT
+) -> tuple[DomainState, list[SslCheckResult]]:
+    """One domain in the actor's scope and its latest checks, newest first; a domain of
+    another tenant or outside the actor's branches is not found."""
+    row = (
+        await session.execute(
+            select(Domain, Branch.code)
+            .outerjoin(Branch, Branch.id == Domain.branch_id)
+            .where(Domain.id == domain_id)
+        )
+    ).first()
+    if row is None or not policy.can_view_domain(actor, row[0]):
+        raise NotFoundError(ErrorCode.domain_not_found)
+    results = list(
+        await session.scalars(
+            select(SslCheckResult)
+            .where(SslCheckResult.domain_id == domain_id)
+            .order_by(SslCheckResult.checked_at.desc())
+            .limit(limit)
+        )
+    )
+    state = DomainState(row[0], row[1], results[0] if results else None)
+    return state, results
