@@ -425,7 +425,8 @@ async def test_split_bot_replica_answers_webhook_updates(
     log = tmp_path / "bot.log"
     replica, status = await asyncio.to_thread(start, env, log, "--no-worker")
     try:
-        assert status["started"][0] == "bot (webhook)"
+        assert "bot (webhook)" in status["started"]
+        assert "dashboard /app" in status["started"]
         assert status["skipped"] == {"worker": "--no-worker"}
         (registered,) = stub.sent("setWebhook")
         assert registered.params["url"] == "https://intrex.example.com" + WEBHOOK_PATH

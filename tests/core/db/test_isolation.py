@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_e
 from sqlalchemy.pool import NullPool
 
 from core.audit.models import ActivityLog
+from core.crypto import hash_token, new_token
+from core.dashboard.models import CalendarFeed, WebLoginToken, WebSession
 from core.db.enums import (
     AppRole,
     ConnectorType,
@@ -156,6 +158,21 @@ async def _fill(session: AsyncSession, tid: uuid.UUID, branch_id: uuid.UUID, use
             ),
             Acknowledgement(tenant_id=tid, notification_event_id=event.id, ack_by_user_id=user_id),
             ActivityLog(tenant_id=tid, user_id=user_id, action="test", entity_type="tenant"),
+            WebLoginToken(
+                tenant_id=tid,
+                user_id=user_id,
+                token_hash=hash_token(new_token()),
+                expires_at=datetime.now(UTC) + timedelta(minutes=10),
+            ),
+            WebSession(
+                tenant_id=tid,
+                user_id=user_id,
+                token_hash=hash_token(new_token()),
+                csrf_token=new_token(),
+                signed_in_with="link",
+                expires_at=datetime.now(UTC) + timedelta(hours=8),
+            ),
+            CalendarFeed(tenant_id=tid, user_id=user_id, token_hash=hash_token(new_token())),
         ]
     )
     await session.flush()
