@@ -324,6 +324,37 @@ async def build_report(
         return await _report(session, actor, window, moment)
 
 
+@dataclass(frozen=True)
+class Overview:
+    """The dashboard's first page: the report's branches and totals, without its lists."""
+
+    branches: list[BranchHealth]
+    overdue: int
+    due_soon: int
+    certificates: int
+    alerts: int
+
+
+async def build_overview(session: AsyncSession, actor: Actor) -> Overview:
+    """The branches by health and the four totals of the actor's scope, as the report counts
+    them, without the report's lists, categories, waivers and connectors (the dashboard
+    shows those on their own pages)."""
+    if not can_view_report(actor):
+        raise PermissionDeniedError(ErrorCode.managers_only)
+    window = await _window(session, actor, None)
+    async with _serial_plans(session):
+        branches = await _branches(session, window)
+        certificates = await _certificates(session, window)
+        alerts = await _alerts(session, window)
+    return Overview(
+        branches=branches,
+        overdue=sum(row.facts.overdue_total for row in branches),
+        due_soon=sum(row.facts.due_soon for row in branches),
+        certificates=certificates.total,
+        alerts=alerts.total,
+    )
+
+
 @asynccontextmanager
 async def _serial_plans(session: AsyncSession) -> AsyncIterator[None]:
     """No parallel workers for the report's statements, the caller's setting back after.

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from core.dashboard.obligations import ObligationFilters, browse_obligations
 from core.reports.policy import can_view_report
-from core.reports.service import build_report
+from core.reports.service import build_overview
 from web.app import actor_of, db_session_of, render
 
 SHOWN_BRANCHES = 50
@@ -22,9 +22,9 @@ async def overview(request: web.Request) -> web.Response:
         return render(
             request, "overview.html", {"report": None, "items": mine.items, "owners": mine.owners}
         )
-    report = await build_report(session, actor)
+    report = await build_overview(session, actor)
     everything = request.query.get("all") == "1"
-    branches = report.branches if everything else report.worst(SHOWN_BRANCHES)
+    branches = report.branches if everything else report.branches[:SHOWN_BRANCHES]
     return render(
         request,
         "overview.html",
