@@ -3,7 +3,8 @@ instances, 10,000 domains), served as `intrex run` serves it.
 
 Loads the company of `bench.report_data` (or reuses one kept by `report_bench.py --keep`),
 mounts `web.app.create_dashboard` under `/app` of an aiohttp server on a loopback port (the
-runtime role, row-level security on), signs in with a login link as head office and as a
+runtime role, row-level security on; the start-up heap frozen as `intrex run` freezes it),
+signs in with a login link as head office and as a
 branch manager (10 branches), and requests the overview and the obligations page
 (unfiltered, filtered by one branch, filtered to the week's window) `--runs` times each,
 after 3 untimed.
@@ -44,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 from bench.common import percentile
 from bench.report_bench import company_database
 from bench.report_data import SeededCompany
+from cli.runtime import freeze_startup_heap
 from core.config import Settings
 from core.crypto import SecretBox, generate_key
 from core.dashboard.auth import issue_login_link
@@ -87,6 +89,7 @@ async def dashboard_server(db: Database, folder: Path) -> AsyncIterator[str]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    freeze_startup_heap()  # as `intrex run` does once it serves
     try:
         yield f"http://127.0.0.1:{port}{PREFIX}"
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +159,7 @@ async def run_services(
     port = _bound_port(site, settings.http_port)
     services.http_port = port
     services.started.append(f"http {settings.http_host}:{port}")
+    freeze_startup_heap()
     announce(services)
     failures: list[str] = []
     for task in tasks:
@@ -181,6 +183,19 @@ async def run_services(
         await db.dispose()
     if failures:
         raise IntrexError(ErrorCode.part_failed, failures="; ".join(failures))
+
+
+def freeze_startup_heap() -> None:
+    """Move what start-up built (modules, mappers, catalogues, compiled templates) out of the
+    garbage collector's sight, after collecting the start-up garbage.
+
+    Those objects live as long as the process, yet every full collection walked them all: on
+    the dashboard bench (1,000 branches, 1,000,000 instances) a full collection took 120 to
+    160 ms, and landing inside a request it was that page's p95 (165 ms against a p50 of
+    44 ms). Frozen, a full collection walks only what requests made since: about 5 ms.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _stop_on_failure(stop: asyncio.Event, failures: list[str]) -> Any:
