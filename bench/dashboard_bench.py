@@ -7,7 +7,8 @@ runtime role, row-level security on; the start-up heap frozen as `intrex run` fr
 signs in with a login link as head office and as a
 branch manager (10 branches), and requests the overview and the obligations page
 (unfiltered, filtered by one branch, filtered to the week's window) `--runs` times each,
-after 3 untimed.
+after 3 untimed, then fetches each one's calendar feed once (its events, time and the
+process's peak RSS: the feed is streamed, so it should not rise with the company).
 
 Server time is measured in the server: a middleware of the outer application takes
 `perf_counter` around the whole request (the dashboard's own middlewares, the tenant
@@ -27,6 +28,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -49,6 +51,7 @@ from cli.runtime import freeze_startup_heap
 from core.config import Settings
 from core.crypto import SecretBox, generate_key
 from core.dashboard.auth import issue_login_link
+from core.dashboard.calendar import issue_calendar_token
 from core.db.session import Database
 from core.db.target import DatabaseTarget
 from core.storage import LocalStorage
@@ -185,6 +188,30 @@ async def pages_of(visitor: Visitor, runs: int) -> list[tuple[str, Samples]]:
     return [(what, await visitor.measure(path, runs)) for what, path in pages]
 
 
+async def feed_line(visitor: Visitor, db: Database, seeded: SeededCompany, user_id: int) -> str:
+    """One fetch of the person's calendar feed (every open obligation in scope): its time,
+    size, events, and how far the process's peak RSS rose while it was served and read."""
+    async with ActorUnits(db, seeded.tenant_id, user_id)() as (session, actor):
+        token = await issue_calendar_token(session, actor)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    events = 0
+    size = 0
+    async with visitor.http.get(f"{visitor.base_url}/calendar/{token}.ics") as response:
+        if response.status != 200:
+            raise SystemExit(f"the calendar feed answered {response.status}")
+        async for chunk in response.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            events += chunk.count(b"BEGIN:VEVENT")
+    seconds = time.perf_counter() - started
+    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return (
+        f"  calendar feed: {events:,} events, {size / 1024 / 1024:.1f} MB in {seconds:.1f} s "
+        f"({events / seconds:,.0f} events/s); peak RSS {peak_before:.0f} -> {peak_after:.0f} MB "
+        "(streamed: no target in the issue)"
+    )
+
+
 async def run(target: DatabaseTarget, seeded: SeededCompany, runs: int) -> None:
     db = Database(target.runtime_url, system_url=target.system_url, pool_size=2)
     try:
@@ -200,6 +227,7 @@ async def run(target: DatabaseTarget, seeded: SeededCompany, runs: int) -> None:
                         print(f"{who}, {runs} requests of each page after {WARM_UP} untimed:")
                         for what, samples in await pages_of(visitor, runs):
                             print(line(what, samples))
+                        print(await feed_line(visitor, db, seeded, user_id))
                     finally:
                         await visitor.close()
     finally:

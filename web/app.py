@@ -1,9 +1,10 @@
 """The web dashboard (SPEC §9): an aiohttp sub-application under `/app`, server-rendered.
 
-Per request, in this order (the middlewares below):
-1. `security_headers`: a strict Content-Security-Policy, no framing except by Telegram's web
-   client for a session opened inside Telegram, no referrer (a login link's token must not
-   travel on), no caching of pages about people.
+Per request, in this order (the middlewares below, and a signal):
+1. `security_headers` (a signal: on every response as it is prepared, streamed ones too): a
+   strict Content-Security-Policy, no framing except by Telegram's web client for a session
+   opened inside Telegram, no referrer (a login link's token must not travel on), no caching
+   of pages about people.
 2. `refusals`: a typed error (`core.errors`) becomes a page in the reader's language with
    its status (not found 404, not allowed 403, bad input 400); anything unexpected is
    logged and the reader sees "something went wrong".
@@ -71,6 +72,9 @@ DB_SESSION = web.RequestKey("db_session", AsyncSession)
 WEB_SESSION = web.RequestKey("web_session", LiveSession)
 SESSION_TOKEN = web.RequestKey("session_token", str)
 TEXTS = web.RequestKey("texts", Texts)
+STREAMING = web.RequestKey("streaming", bool)
+"""Set once a streamed response has sent its headers: a failure after that cannot become a
+refusal page (the status is gone), so it breaks the connection off instead."""
 """The reader's language (SPEC §8), for signed-out pages too."""
 _texts: contextvars.ContextVar[Texts] = contextvars.ContextVar("dashboard_texts")
 
@@ -222,21 +226,13 @@ def _content_security_policy(framed_by_telegram: bool) -> str:
     )
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = exc
-        _secure(request, response)
-        raise
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response of the dashboard as it is prepared: pages, refusals, redirects,
+    static files and streamed feeds alike."""
     _secure(request, response)
-    return response
 
 
 def _secure(request: web.Request, response: web.StreamResponse) -> None:
-    if response.prepared:
-        return
     web_session = request.get(WEB_SESSION)
     framed = _marked(request, "dashboard_telegram_frame") or (
         web_session is not None and web_session.method == "telegram"
@@ -265,6 +261,8 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         return await handler(request)
     except IntrexError as error:
+        if request.get(STREAMING):
+            raise
         status = next((code for kind, code in STATUS_OF if isinstance(error, kind)), 409)
         actor = request.get(ACTOR)
         timezone = actor.timezone if actor is not None else "UTC"
@@ -278,6 +276,8 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
         raise
     except Exception:
         log.exception("dashboard request failed", path=request.path)
+        if request.get(STREAMING):
+            raise
         texts = request.get(TEXTS) or _reader_texts(request, None)
         return refusal_page(request, texts.gettext(SOMETHING_WENT_WRONG), 500)
 
@@ -364,7 +364,8 @@ def create_dashboard(
     from web import routes
 
     bot_token = settings.bot_token.get_secret_value() if settings.bot_token else None
-    app = web.Application(middlewares=[security_headers, refusals, unit_of_work])
+    app = web.Application(middlewares=[refusals, unit_of_work])
+    app.on_response_prepare.append(security_headers)
     app[DASHBOARD] = Dashboard(
         db=db,
         settings=settings,

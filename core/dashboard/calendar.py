@@ -15,7 +15,8 @@ event per obligation, due date first, with a reminder.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -45,6 +46,7 @@ DEFAULT_REMINDER_DAYS = 1
 STREAM_BATCH = 1000
 PRODUCT_ID = "-//Intrex//Compliance obligations//EN"
 CALENDAR_NAME = N_("Intrex obligations")
+CALENDAR_END = b"END:VCALENDAR\r\n"
 
 
 async def issue_calendar_token(
@@ -195,15 +197,22 @@ def obligation_event(row: Any, context: FeedContext) -> Event:
     return event
 
 
-async def build_calendar(
+async def calendar_chunks(
     connection: AsyncConnection,
     actor: Actor,
     *,
     base_url: str,
     default_language: str,
     now: datetime | None = None,
-) -> bytes:
-    """The actor's feed as iCalendar bytes, in their language, streamed from the cursor."""
+) -> AsyncIterator[bytes]:
+    """The actor's feed as iCalendar bytes, in their language: the calendar's head, then
+    each batch of `STREAM_BATCH` events as the cursor delivers it, then its end.
+
+    Head office's feed holds every open obligation of the company (hundreds of thousands at
+    the bench's scale): built whole, it would be that many `Event` objects in memory and one
+    long stretch of the event loop. In batches its memory is one batch's, and the server
+    writes each batch out before it reads the next.
+    """
     texts = texts_for(
         choose_language(actor.language, None, actor.tenant_language, default_language)
     )
@@ -221,28 +230,32 @@ async def build_calendar(
     calendar.add("method", "PUBLISH")
     calendar.add("x-wr-calname", texts.gettext(CALENDAR_NAME))
     calendar.add("x-wr-timezone", actor.timezone)
+    empty: bytes = calendar.to_ical()
+    yield empty.removesuffix(CALENDAR_END)
     if actor.branch_ids is None or actor.branch_ids:
         rows = await connection.stream(
             _open_in_scope(actor).execution_options(yield_per=STREAM_BATCH)
         )
-        async for row in rows:
-            calendar.add_component(obligation_event(row, context))
-    body: bytes = calendar.to_ical()
-    return body
+        async for batch in rows.partitions(STREAM_BATCH):
+            yield b"".join(obligation_event(row, context).to_ical() for row in batch)
+    yield CALENDAR_END
 
 
-async def calendar_feed(
+@asynccontextmanager
+async def open_calendar_feed(
     db: Database,
     token: str,
     *,
     base_url: str,
     default_language: str,
     now: datetime | None = None,
-) -> bytes:
-    """`GET /app/calendar/<token>.ics`: the feed this token opens, as its owner sees now.
+) -> AsyncIterator[AsyncIterator[bytes]]:
+    """`GET /app/calendar/<token>.ics`: the feed this token opens, as its owner sees now,
+    as chunks to send while the owner's tenant transaction stays open.
 
     A token unknown or replaced, or a person disabled since, is `calendar_feed_not_found`
-    (one answer: the URL holder learns nothing about why).
+    (one answer: the URL holder learns nothing about why), raised on entering, before a
+    byte of the feed is sent.
     """
     owner = await find_calendar_feed(db, token)
     async with db.tenant_connection(owner.tenant_id) as connection:
@@ -250,6 +263,6 @@ async def calendar_feed(
             actor = await load_actor(connection, owner.user_id, now=now)
         except PermissionDeniedError as exc:
             raise NotFoundError(ErrorCode.calendar_feed_not_found) from exc
-        return await build_calendar(
+        yield calendar_chunks(
             connection, actor, base_url=base_url, default_language=default_language, now=now
         )

@@ -15,15 +15,16 @@ from datetime import date, timedelta
 
 import pytest
 from icalendar import Calendar, Component
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from core.dashboard.auth import issue_login_link
-from core.dashboard.calendar import issue_calendar_token
+from core.dashboard.calendar import STREAM_BATCH, issue_calendar_token
 from core.dashboard.models import CalendarFeed
 from core.db.enums import AppRole
 from core.db.session import Database
 from core.i18n import texts_for
 from core.obligations.actions import complete_obligation
+from core.obligations.models import ObligationInstance
 from core.tenancy.language import set_language
 from core.tenancy.people import set_person_active
 from core.tenancy.scope import ActorUnits, console_unit
@@ -138,6 +139,43 @@ async def test_an_operator_of_no_branch_gets_an_empty_calendar(
     status, body, _ = await fetch(browser, await new_feed(nobody))
     assert status == 200
     assert events(body) == {}
+
+
+async def test_a_feed_larger_than_a_batch_is_streamed_whole(
+    db: Database, shops: Shops, browser: Browser
+) -> None:
+    """More open obligations than one batch of the cursor: the answer is chunked (sent as it
+    is read, not built whole), carries the dashboard's security headers, and holds them all."""
+    extra = STREAM_BATCH * 2 + 345
+    async with db.system_uow() as session:
+        source = await session.get_one(ObligationInstance, shops.chattogram)
+        await session.execute(
+            insert(ObligationInstance),
+            [
+                {
+                    "tenant_id": source.tenant_id,
+                    "branch_id": source.branch_id,
+                    "template_id": source.template_id,
+                    "category": source.category,
+                    "title": f"Monthly check {number}",
+                    "severity": source.severity,
+                    "due_at": shops.today + timedelta(days=20 + number),
+                    "series_date": shops.today + timedelta(days=20 + number),
+                }
+                for number in range(extra)
+            ],
+        )
+    nadia = await person(db, shops.firm.tenant, AppRole.head_office_admin, name="Nadia")
+    status, body, headers = await fetch(browser, await new_feed(nadia))
+    assert status == 200
+    assert headers["Transfer-Encoding"] == "chunked"
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    found = events(body)
+    assert len(found) == 3 + extra
+    assert str(found[uid(shops.overdue)]["SUMMARY"]) == "[DHK-01] Fire drill"
+    assert body.count(b"BEGIN:VCALENDAR") == 1
+    assert body.endswith(b"END:VEVENT\r\nEND:VCALENDAR\r\n")
 
 
 async def test_a_new_token_revokes_the_old_and_unknown_ones_are_404(

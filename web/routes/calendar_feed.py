@@ -13,29 +13,34 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from core.dashboard.calendar import calendar_feed, calendar_made_at, issue_calendar_token
+from core.dashboard.calendar import calendar_made_at, issue_calendar_token, open_calendar_feed
 from core.dashboard.links import calendar_url
-from web.app import actor_of, dashboard_of, db_session_of, public, render
+from web.app import STREAMING, actor_of, dashboard_of, db_session_of, public, render
 
 FEED_CACHE = "private, max-age=300"
 """Calendar applications poll; five minutes keeps a shared cache out and a poll cheap."""
 
 
 @public
-async def feed(request: web.Request) -> web.Response:
+async def feed(request: web.Request) -> web.StreamResponse:
+    """Streamed as the cursor reads it (`core.dashboard.calendar.calendar_chunks`): a
+    feed of every open obligation of a large company never sits whole in memory."""
     settings = dashboard_of(request).settings
-    body = await calendar_feed(
+    async with open_calendar_feed(
         dashboard_of(request).db,
         request.match_info["token"],
         base_url=settings.dashboard_base_url,
         default_language=settings.default_language,
-    )
-    return web.Response(
-        body=body,
-        content_type="text/calendar",
-        charset="utf-8",
-        headers={"Cache-Control": FEED_CACHE},
-    )
+    ) as chunks:
+        response = web.StreamResponse(headers={"Cache-Control": FEED_CACHE})
+        response.content_type = "text/calendar"
+        response.charset = "utf-8"
+        await response.prepare(request)
+        request[STREAMING] = True
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+    return response
 
 
 async def feed_page(request: web.Request) -> web.Response:
