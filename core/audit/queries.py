@@ -29,7 +29,7 @@ from core.audit.models import ActivityLog
 from core.errors import ErrorCode, NotFoundError, PermissionDeniedError, ValidationError
 from core.i18n import N_
 from core.tenancy.models import Branch, User
-from core.tenancy.names import person_name, user_name
+from core.tenancy.names import names_of, person_name
 from core.tenancy.people import find_person
 from core.tenancy.scope import Actor
 
@@ -342,7 +342,7 @@ async def list_audit(
         entries=entries,
         newer=newer,
         older=older,
-        user_names=await _user_names(session, _named(entries, is_user_field, int)),
+        user_names=await names_of(session, _named(entries, is_user_field, int)),
         branch_codes=await _branch_codes(session, _named(entries, _is_branch_field, str)),
     )
 
@@ -384,13 +384,6 @@ def _named(entries: Iterable[AuditEntry], wanted: Any, kind: type) -> set[Any]:
             if wanted(change.field):
                 found.update(v for v in (change.before, change.after) if isinstance(v, kind))
     return found
-
-
-async def _user_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    users = await session.scalars(select(User).where(User.id.in_(sorted(ids))))
-    return {user.id: user_name(user) for user in users}
 
 
 async def _branch_codes(session: AsyncSession, ids: set[str]) -> dict[str, str]:

@@ -25,7 +25,7 @@ from core.i18n import N_
 from core.obligations.models import ObligationInstance
 from core.obligations.views import ObligationView, to_view, view_select
 from core.tenancy.models import Branch, User, UserBranch
-from core.tenancy.names import user_name
+from core.tenancy.names import names_of, user_name
 from core.tenancy.scope import Actor
 
 PAGE_SIZE = 50
@@ -153,13 +153,6 @@ def _conditions(
     return conditions
 
 
-async def _names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    users = await session.scalars(select(User).where(User.id.in_(sorted(ids))))
-    return {user.id: user_name(user) for user in users}
-
-
 async def _people(session: AsyncSession, actor: Actor) -> list[tuple[int, str]]:
     """Who may own what the actor sees: everyone for head office, else their branches' people."""
     statement = select(User).where(User.status == "active").order_by(User.full_name, User.id)
@@ -190,7 +183,7 @@ async def browse_obligations(
     )
     items = [to_view(row._mapping, actor.today) for row in rows]
     page_items = items[:PAGE_SIZE]
-    owners = await _names(session, {i.owner_user_id for i in page_items if i.owner_user_id})
+    owners = await names_of(session, (i.owner_user_id for i in page_items if i.owner_user_id))
     return ObligationList(
         items=page_items,
         page=filters.page,

@@ -34,7 +34,7 @@ from core.obligations.views import (
     view_select,
 )
 from core.tenancy.models import Branch, Tenant, User
-from core.tenancy.names import user_name
+from core.tenancy.names import names_of, user_name
 from core.tenancy.people import find_person
 from core.tenancy.scope import Actor
 from core.tenancy.service import normalise_branch_code
@@ -224,7 +224,5 @@ async def list_obligations_for_admin(
             .limit(limit)
         )
         items = [to_view(row._mapping, today) for row in rows]
-        owner_ids = sorted({item.owner_user_id for item in items if item.owner_user_id})
-        owners = await session.scalars(select(User).where(User.id.in_(owner_ids)))
-        names = {user.id: user_name(user) for user in owners}
+        names = await names_of(session, (i.owner_user_id for i in items if i.owner_user_id))
     return AdminListing(items=items, total=int(total), owner_names=names)

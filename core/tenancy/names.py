@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.tenancy.models import User
 
 
 class Named(Protocol):
@@ -47,3 +53,12 @@ def user_name(user: Named) -> str:
     return person_name(
         user.full_name, user.telegram_name, user.telegram_username, user.email, user.id
     )
+
+
+async def names_of(session: AsyncSession, ids: Iterable[int]) -> dict[int, str]:
+    """`user_name` of each of these users that the session can see, by id (one query)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    users = await session.scalars(select(User).where(User.id.in_(wanted)))
+    return {user.id: user_name(user) for user in users}
