@@ -27,10 +27,7 @@ One slow or dead receiver delays only its own deliveries (SPEC §4):
 Telegram is paced for all replicas together by token buckets in PostgreSQL
 (`core.notify.pacing`): a worker takes the tokens of all its Telegram steps at once, for the
 bot token and for each chat, and sends each at the moment its tokens allow; a step whose
-moment is more than `HOLD_SECONDS` away gives its tokens back and is deferred to it. A step
-that reaches its send more than `LATE_SECONDS` after its moment (an event loop held up, a
-connector's slots all busy) takes its tokens again rather than spend stale ones:
-late tokens sent all at once would be a burst the limits never allowed. So
+moment is more than `HOLD_SECONDS` away gives its tokens back and is deferred to it. So
 Telegram is never sent more than `TELEGRAM_MAX_PER_SECOND` and
 `TELEGRAM_MAX_PER_CHAT_PER_MINUTE` allow, and a 429 is not how Intrex learns the limit. Edits
 of sent copies (`core.notify.copies`) take their tokens from the same buckets.
@@ -82,7 +79,7 @@ from core.notify.models import (
     NotificationRoute,
     NotificationStep,
 )
-from core.notify.pacing import HOLD_SECONDS, LATE_SECONDS, TelegramPace
+from core.notify.pacing import HOLD_SECONDS, TelegramPace
 from core.notify.quiet import quiet_until
 from core.notify.recipients import (
     CHAT_PREFIX,
@@ -120,11 +117,6 @@ def backoff_seconds(attempt_no: int, *, base: float, cap: float, rng: random.Ran
     """Exponential backoff with jitter: base·2^(n-1), capped, then scaled by 0.5-1.0."""
     ceiling: float = min(cap, base * 2.0 ** max(0, attempt_no - 1))
     return ceiling * (0.5 + rng.random() / 2)
-
-
-def _paced(item: Claimed) -> bool:
-    """A step that Telegram's shared budget paces: a Telegram message to a known chat."""
-    return item.connector_type is ConnectorType.telegram_bot and item.telegram_chat is not None
 
 
 @dataclass
@@ -589,7 +581,11 @@ class Dispatcher:
         """Each send with the seconds it waits for Telegram's budget (0 for other channels).
         A Telegram step further off than `HOLD_SECONDS` gives its tokens back and joins
         `deferred`, due at its moment."""
-        telegram = [item for item in items if _paced(item)]
+        telegram = [
+            item
+            for item in items
+            if item.connector_type is ConnectorType.telegram_bot and item.telegram_chat is not None
+        ]
         if self.pace is None or not telegram:
             return [(item, 0.0) for item in items]
         waits = await self.pace.reserve([cast(int, item.telegram_chat) for item in telegram])
@@ -608,9 +604,7 @@ class Dispatcher:
 
     async def _fly(self, item: Claimed, wait: float, report: DispatchReport) -> None:
         """Wait for the step's moment and its connector's slot, send, and have it recorded;
-        a step whose connector failed here since it was claimed is deferred instead, and a
-        Telegram step that got there late takes its budget again (`_still_on_time`)."""
-        moment = time.monotonic() + wait
+        a step whose connector failed here since it was claimed is deferred instead."""
         if wait > 0:
             await asyncio.sleep(wait)
         connector_id = item.step.connector_id
@@ -626,8 +620,6 @@ class Dispatcher:
                 # lease would run out: let it wait (no attempt spent) rather than pile on.
                 later = self.clock() + timedelta(seconds=FAILING_CONNECTOR_WAIT)
                 entry = _Entry(report, deferred=(item, later))
-            elif (late_until := await self._still_on_time(item, moment)) is not None:
-                entry = _Entry(report, deferred=(item, late_until))
             else:
                 outcome = await self._send(item)
                 if outcome.error is not None:
@@ -637,22 +629,6 @@ class Dispatcher:
         # Held until written: a worker killed now repeats at most what it holds, one batch.
         await self._recorder.add(entry)
         self._let_go([item])
-
-    async def _still_on_time(self, item: Claimed, moment: float) -> datetime | None:
-        """A Telegram step reaching its send more than `LATE_SECONDS` after its moment takes
-        fresh tokens and waits for them (None: send now); when those are more
-        than `HOLD_SECONDS` off, it gives them back and is deferred to the returned time."""
-        if self.pace is None or not _paced(item):
-            return None
-        if time.monotonic() - moment <= LATE_SECONDS:
-            return None
-        chat = cast(int, item.telegram_chat)
-        (wait,) = await self.pace.reserve([chat])
-        if wait > HOLD_SECONDS:
-            await self.pace.release([chat])
-            return self.clock() + timedelta(seconds=wait)
-        await asyncio.sleep(wait)
-        return None
 
     async def _hold_back(self, item: Claimed, error: DeliveryError) -> None:
         """A 429 from Telegram: the chat's shared budget waits out its `retry_after`."""

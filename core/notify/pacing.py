@@ -37,15 +37,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.config import Settings
 from core.db.session import Database
 
-LATE_SECONDS = 0.5
-"""How late a reserved token may still be spent. A token's moment that passed unused left
-the service's own budget that much fuller, so a message sent a little late spends what its
-moment saved; much later, the service has long capped what it saved and the late messages
-would go out together as a burst. Past this, a message takes fresh tokens. Half a second's worth of
-`TELEGRAM_MAX_PER_SECOND` stays inside a second's worth of burst (what "about 30 a second"
-allows, and what the Bot API stand-in enforces), and a busy process that runs a little behind
-keeps its pace instead of paying for its messages twice."""
-
 HOLD_SECONDS = 2.0
 """The longest a worker waits for the budget with a message in hand; a message further off
 is deferred to its moment and its tokens given back."""
