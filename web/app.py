@@ -72,10 +72,10 @@ DB_SESSION = web.RequestKey("db_session", AsyncSession)
 WEB_SESSION = web.RequestKey("web_session", LiveSession)
 SESSION_TOKEN = web.RequestKey("session_token", str)
 TEXTS = web.RequestKey("texts", Texts)
+"""The reader's language (SPEC §8), for signed-out pages too."""
 STREAMING = web.RequestKey("streaming", bool)
 """Set once a streamed response has sent its headers: a failure after that cannot become a
 refusal page (the status is gone), so it breaks the connection off instead."""
-"""The reader's language (SPEC §8), for signed-out pages too."""
 _texts: contextvars.ContextVar[Texts] = contextvars.ContextVar("dashboard_texts")
 
 
