@@ -10,7 +10,7 @@ rows, prints
   constraints, foreign keys and indexes, alternated with the imports in the same run, and
   the ratio (target: the import within 2x of the COPY at every size);
 - rows per second at each size (target: cost linear in rows: the 100,000-row file's cost
-  per row within 1.25x of the 10,000-row file's);
+  per row within 1.25x of the 10,000-row file's), and the same growth for COPY itself;
 - the peak RSS of `intrex import obligations FILE --json` run as a child process
   (`os.wait4`'s rusage of that child; target: under 300 MB at 100,000 rows) and its wall
   time, Python's start included;
@@ -299,6 +299,11 @@ async def run(target: DatabaseTarget, args: argparse.Namespace) -> None:
             f"{last.import_s / last.rows * 1e6:.1f} us at {last.rows:,} rows "
             f"({first.rows_per_s:,.0f} vs {last.rows_per_s:,.0f} rows/s; x{growth:.2f}) -> "
             f"{'OK' if growth <= 1.25 else 'MISSED'} (target: linear, within 1.25x)"
+        )
+        copy_growth = (last.copy_s / last.rows) / (first.copy_s / first.rows)
+        print(
+            f"PostgreSQL's own COPY of the same rows, for scale: x{copy_growth:.2f} per row "
+            f"from {first.rows:,} to {last.rows:,} rows (the tables' indexes grow too)"
         )
         worst = max(result.ratio for result in [*results, single])
         print(
