@@ -42,7 +42,7 @@ import string
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,6 +180,10 @@ class TelegramStub:
     _group_sends: dict[tuple[str, int], deque[float]] = field(default_factory=dict)
     _token: str = ""
     """The bot token of the call being answered (flood control is per token)."""
+    extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = (
+        field(default_factory=list)
+    )
+    """(method, path, handler) served beside the Bot API: a test's own view of the stand-in."""
     _runner: web.AppRunner | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -571,6 +575,8 @@ class TelegramStub:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._method)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        for method, path, handler in self.extra_routes:
+            app.router.add_route(method, path, handler)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)

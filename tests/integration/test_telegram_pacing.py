@@ -1,10 +1,15 @@
 """A digest to 10,000 linked people from two `intrex run --no-bot` workers, against a Bot
 API stand-in that enforces Telegram's limits (per token, per group, per private chat):
-it takes the time the limits allow, within 1.2x of 10,000 / TELEGRAM_MAX_PER_SECOND, and
-gets no 429 (SPEC §4).
+it takes the time the limits allow, within 1.2x of 10,000 / the stand-in's limit, and gets
+no 429 (SPEC §4).
 
-Both sides run at 100 messages a second instead of Telegram's 30 (Intrex's default 25),
-so the test takes under two minutes; what is measured is the ratio to the limit."""
+The stand-in takes 100 messages a second instead of Telegram's 30, so the test takes under
+two minutes; what is measured is the ratio to the limit. Intrex is set a little under it
+(95), as in production (25 against Telegram's 30): a sender at exactly the receiver's rate
+has no slack, so every late message that catches up (a worker or the network held up for a
+moment) spends the receiver's saved burst for good, until none is left and any jitter is a
+429. The stand-in runs in a process of its own (`tests.telegram_stub_process`), so that the
+suite's heap and event loop cannot stall its clock."""
 
 from __future__ import annotations
 
@@ -27,12 +32,14 @@ from core.notify.connectors import ConnectorSpec, add_connector
 from core.notify.models import NotificationDelivery, NotificationStep
 from tests.companies import new_tenant
 from tests.integration.workers import start, worker_env
-from tests.telegram_stub import TelegramStub
+from tests.telegram_stub_process import StubProcess
 from tests.waiting import eventually
 
 PEOPLE = 10_000
 RATE = 100
-"""Messages a second, for the bot token, on the stand-in and in Intrex alike."""
+"""Messages a second the stand-in takes from the bot token."""
+PACE = 95
+"""Messages a second Intrex sends with that token (`TELEGRAM_MAX_PER_SECOND`)."""
 FIRST_CHAT = 810_000_000
 TOKEN = "123456:TEST-TOKEN-not-real"
 
@@ -80,8 +87,8 @@ async def test_a_digest_to_10000_people_is_paced_to_the_limit(
     private_target: DatabaseTarget, private_db: Database, tmp_path: Path
 ) -> None:
     db, key = private_db, generate_key()
-    stub = TelegramStub(global_per_second=RATE, per_chat_per_second=1.0)
-    await stub.start()
+    stub = StubProcess(global_per_second=RATE, per_chat_per_second=1.0)
+    await asyncio.to_thread(stub.start)
     tenant = await new_tenant(db, "UTC", name="Digest Co")
     spec = ConnectorSpec(type=ConnectorType.telegram_bot, name="tg")
     connector = (
@@ -103,7 +110,7 @@ async def test_a_digest_to_10000_people_is_paced_to_the_limit(
         key,
         BOT_TOKEN=TOKEN,
         TELEGRAM_API_URL=stub.base_url,
-        TELEGRAM_MAX_PER_SECOND=str(RATE),
+        TELEGRAM_MAX_PER_SECOND=str(PACE),
         NOTIFY_POLL_SECONDS="0.1",
         SCHEDULER_TICK_SECONDS="3600",
         LOG_LEVEL="WARNING",
@@ -127,7 +134,7 @@ async def test_a_digest_to_10000_people_is_paced_to_the_limit(
         queued = time.monotonic()  # committed: due now
 
         async def all_arrived() -> bool:
-            return len(stub.messages) >= PEOPLE
+            return (await stub.summary()).messages >= PEOPLE
 
         async def all_recorded() -> bool:
             return await sent_steps(db, tenant.id) >= PEOPLE
@@ -135,16 +142,17 @@ async def test_a_digest_to_10000_people_is_paced_to_the_limit(
         await eventually(all_arrived, 3 * minimum, every=0.05)
         elapsed = time.monotonic() - queued
         await eventually(all_recorded, 30)
+        seen = await stub.summary(with_chats=True)
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         for worker in workers:
             await asyncio.to_thread(worker.wait, 60)
-        await stub.stop()
+        await asyncio.to_thread(stub.stop)
     assert [w.returncode for w in workers] == [0, 0], (tmp_path / "w0.log").read_text()[-2000:]
 
-    assert stub.throttled == [], f"{len(stub.throttled)} answered 429"
-    chats = [int(call.params["chat_id"]) for call in stub.sent()]
+    assert seen.throttled == 0, f"{seen.throttled} answered 429"
+    chats = seen.chats
     assert len(chats) == PEOPLE, (len(chats), elapsed)
     assert set(chats) == set(range(FIRST_CHAT + 1, FIRST_CHAT + PEOPLE + 1))
     assert await sent_steps(db, tenant.id) == PEOPLE
@@ -155,7 +163,8 @@ async def test_a_digest_to_10000_people_is_paced_to_the_limit(
     assert copies == PEOPLE
     ratio = elapsed / minimum
     print(
-        f"{PEOPLE} digests at {RATE}/s: {elapsed:.1f} s, {ratio:.2f}x the minimum {minimum:.0f} s"
+        f"{PEOPLE} digests sent at {PACE}/s to a limit of {RATE}/s: {elapsed:.1f} s, "
+        f"{ratio:.2f}x the minimum {minimum:.0f} s"
     )
     assert ratio <= 1.2, (elapsed, minimum)
     assert ratio >= 0.95, "faster than the limit allows: the stand-in should have refused"
