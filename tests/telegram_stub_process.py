@@ -11,8 +11,8 @@ but the stand-in.
     python -m tests.telegram_stub_process --global-per-second 100 --per-chat-per-second 1
 
 prints `port N` once it listens, serves the Bot API there and `GET /stub/summary` (what the
-test reads back: the messages kept, the chats sent to, the calls answered 429), and stops
-on SIGTERM.
+test reads back: the messages kept, the chat of each sendMessage call, the calls answered
+429), and stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ SUMMARY_PATH = "/stub/summary"
 class StubSummary:
     messages: int
     chats: list[int]
-    """The chat of every message kept (sent and not refused), in the order they came."""
+    """The chat of every `sendMessage` call answered, refused ones included, in order."""
     throttled: int
 
 
 def summary_of(stub: TelegramStub, *, with_chats: bool) -> dict[str, Any]:
-    chats = [chat for chat, _ in stub.messages] if with_chats else []
+    chats = [int(call.params["chat_id"]) for call in stub.sent()] if with_chats else []
     return {"messages": len(stub.messages), "chats": chats, "throttled": len(stub.throttled)}
 
 

@@ -152,9 +152,8 @@ async def test_a_digest_to_10000_people_is_paced_to_the_limit(
     assert [w.returncode for w in workers] == [0, 0], (tmp_path / "w0.log").read_text()[-2000:]
 
     assert seen.throttled == 0, f"{seen.throttled} answered 429"
-    chats = seen.chats
-    assert len(chats) == PEOPLE, (len(chats), elapsed)
-    assert set(chats) == set(range(FIRST_CHAT + 1, FIRST_CHAT + PEOPLE + 1))
+    assert len(seen.chats) == PEOPLE, (len(seen.chats), elapsed)
+    assert set(seen.chats) == set(range(FIRST_CHAT + 1, FIRST_CHAT + PEOPLE + 1))
     assert await sent_steps(db, tenant.id) == PEOPLE
     async with db.tenant_uow(tenant.id) as session:
         copies = await session.scalar(
